@@ -1,0 +1,1 @@
+"""Benchmark entry points run by `exchange bench`; each prints one JSON line."""

@@ -1,0 +1,53 @@
+"""`exchange SUBCOMMAND ...`: dispatch to the module that owns the subcommand.
+
+Each subcommand lives beside the code it runs and exposes two functions:
+``configure(parser)`` adds its arguments and ``run(args) -> int`` does the work.
+Modules are imported only when their subcommand is chosen, so `exchange bench core`
+never pays for importing Kafka or FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from runtime.errors import UserError
+
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("exchange.up", "run the local cluster (broker, topics, services); Ctrl-C stops it all"),
+    "kafka": ("runtime.broker", "run a local single-node Kafka broker (KRaft) until Ctrl-C"),
+    "topics": ("runtime.topics", "create or describe the cluster's topics"),
+    "bench": ("bench.cli", "run a benchmark and print one JSON line"),
+    "replay-lobster": ("matcher.lobster", "replay a LOBSTER folder through the matching core"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    return "usage: exchange SUBCOMMAND [ARGS...]\n\nsubcommands:\n" + "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"exchange: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, help_ = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"exchange {name}", description=help_)
+    module.configure(parser)
+    try:
+        return int(module.run(parser.parse_args(rest)))
+    except UserError as exc:
+        print(f"exchange {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""The relay: WebSocket fan-out of order books, trades and private executions."""

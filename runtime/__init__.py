@@ -1,0 +1,1 @@
+"""What every service shares: settings, Kafka wrappers, the local broker, metrics, health, logging."""
