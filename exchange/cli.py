@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("exchange.up", "run the local cluster (broker, topics, services); Ctrl-C stops it all"),
     "kafka": ("runtime.broker", "run a local single-node Kafka broker (KRaft) until Ctrl-C"),
     "topics": ("runtime.topics", "create or describe the cluster's topics"),
+    "matcher": ("matcher.service", "match one partition of `orders`, exactly once, until Ctrl-C"),
+    "verify": ("matcher.verify", "replay a partition's log and compare every committed output"),
     "bench": ("bench.cli", "run a benchmark and print one JSON line"),
     "replay-lobster": ("matcher.lobster", "replay a LOBSTER folder through the matching core"),
 }

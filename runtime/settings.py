@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, ge=1, le=65535, description="port of the local broker")
     kafka_version: str = Field(default="4.1.1", pattern=r"^4\.\d+\.\d+$", description="local broker version")
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$", description="prefix of every topic")
+    replies_partitions: int = Field(
+        default=8, ge=1, description="partitions of the replies topic (keyed by gateway instance)"
+    )
     data_dir: Path = Field(default=Path(".data"), description="broker storage, logs and local state")
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "exchange-cluster", description="downloaded jars, reused"

@@ -11,7 +11,7 @@ Every component loads the same YAML file (``symbols.yaml`` beside this module by
         min_qty: "0.00001"        # multiples of lot_size
         max_qty: "100"
         reference_price: "65000.00"   # a multiple of tick_size
-        band_percent: "10"        # orders priced more than 10% away from the reference are rejected
+        band_percent: "10"        # orders priced over 10% from the reference are rejected ("0": no band)
         status: trading           # or halted
 
 Inside the cluster prices are integer ticks and quantities integer lots. The conversions here
@@ -178,10 +178,12 @@ class Symbol:
             "min_qty": self.lots_to_qty(self.min_qty_lots),
             "max_qty": self.lots_to_qty(self.max_qty_lots),
             "reference_price": self.ticks_to_price(self.reference_price_ticks),
-            "band_percent": _to_decimal(self.band_bps, BASIS_POINT),
+            "band_percent": _to_decimal(self.band_bps, BASIS_POINT) if self.band_bps else NO_BAND,
             "status": self.status.value,
         }
 
+
+NO_BAND = "0"
 
 _FIELDS = (
     "partition",
@@ -221,7 +223,7 @@ def _parse_params(name: str, params: object, partition_count: int) -> Symbol:
         raise DomainError(
             "INVALID_SYMBOL", f"min_qty {params['min_qty']} is above max_qty {params['max_qty']}"
         )
-    band_bps = _to_units(params["band_percent"], BASIS_POINT, "band_percent", "basis point", "INVALID_SYMBOL")
+    band_bps = _band_bps(params["band_percent"])
     if band_bps > MAX_BAND_BPS:
         raise DomainError("INVALID_SYMBOL", f"band_percent {params['band_percent']} is above 100")
     status = params["status"]
@@ -238,6 +240,13 @@ def _parse_params(name: str, params: object, partition_count: int) -> Symbol:
         band_bps=band_bps,
         status=SymbolStatus(status),
     )
+
+
+def _band_bps(text: object) -> int:
+    """The price band in basis points; "0" means no band (a game or a test market may want none)."""
+    if text == NO_BAND:
+        return 0
+    return _to_units(text, BASIS_POINT, "band_percent", "basis point", "INVALID_SYMBOL")
 
 
 def _field(

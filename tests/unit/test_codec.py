@@ -82,6 +82,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "Reply": {
         "request_id": "req-7f3a",
         "symbol": "BTC-USD",
+        "partition": 0,
         "command_offset": 41,
         "ts_ns": 1_732_000_000_123_456_789,
         "result": "ACCEPTED",

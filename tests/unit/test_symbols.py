@@ -97,6 +97,16 @@ def test_a_symbol_gets_integer_parameters_for_the_core(tmp_path: Path) -> None:
     )
 
 
+def test_a_zero_band_means_no_band_and_stays_zero_in_the_file_form(tmp_path: Path) -> None:
+    document = _document()
+    document["symbols"]["BTC-USD"]["band_percent"] = "0"
+
+    btc = load_registry(_write(tmp_path, document))["BTC-USD"]
+
+    assert btc.band_bps == 0
+    assert btc.to_params()["band_percent"] == "0"
+
+
 def test_the_registry_knows_its_partition_count(tmp_path: Path) -> None:
     assert load_registry(_write(tmp_path, _document())).partition_count == 2
 
@@ -224,7 +234,7 @@ def test_a_malformed_registry_is_refused(tmp_path: Path, document: Any, message:
             {"reference_price": "65000.001"},
             "reference_price: price 65000.001 is not a multiple of the tick size",
         ),
-        ({"band_percent": "0"}, "band_percent must be positive"),
+        ({"band_percent": "-1"}, "band_percent must be positive"),
         ({"band_percent": "100.01"}, "band_percent 100.01 is above 100"),
         ({"band_percent": "10.005"}, "band_percent 10.005 is not a multiple of the basis point 0.01"),
         ({"status": "open"}, "status must be 'trading' or 'halted', got 'open'"),

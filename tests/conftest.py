@@ -1,0 +1,105 @@
+"""Fixtures shared by every test: one real Kafka broker per run, and uniquely named topics.
+
+The broker starts only when a test asks for it (so unit runs never pay for a JVM), once
+per session. ``EXCHANGE_KAFKA_BOOTSTRAP`` set ⇒ that cluster is used and nothing starts.
+Tests under ``tests/integration`` and ``tests/e2e`` are marked ``integration``/``e2e``
+by folder, so ``-m "not integration"`` selects what runs without a broker.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from runtime.broker import free_port, kafka_cluster
+from runtime.kafka import admin_client, read_to_end
+from runtime.settings import Settings, load_settings
+from runtime.topics import TopicSpec, ensure_topics
+
+TopicFactory = Callable[..., str]
+PartitionReader = Callable[..., list[bytes | None]]
+# Guards against a hang only; reading a test topic to its end takes well under a second.
+READ_GUARD_S = 60.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in ("integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, folder))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap address of a real broker: ``EXCHANGE_KAFKA_BOOTSTRAP``, else one started here."""
+    # A free port and a fresh data folder: never collides with a broker someone runs by hand.
+    settings: Settings = load_settings(kafka_port=free_port(), data_dir=tmp_path_factory.mktemp("kafka"))
+    with kafka_cluster(settings) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_bootstrap: str) -> AdminClient:
+    return admin_client(kafka_bootstrap)
+
+
+def _unique_name(request: pytest.FixtureRequest) -> str:
+    """A topic-safe name made of the test's name and a random suffix."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:80]
+    return f"test.{slug}.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def topic_prefix(request: pytest.FixtureRequest, kafka_admin: AdminClient) -> Iterator[str]:
+    """A prefix no other test uses; topics under it are deleted afterwards."""
+    prefix = _unique_name(request) + "."
+    yield prefix
+    _delete_topics(
+        kafka_admin, [name for name in kafka_admin.list_topics(timeout=10).topics if name.startswith(prefix)]
+    )
+
+
+@pytest.fixture
+def topic_factory(topic_prefix: str, kafka_admin: AdminClient) -> TopicFactory:
+    """``make(partitions=1, config=None) -> name``: a new topic that only this test sees."""
+    made: list[str] = []
+
+    def make(partitions: int = 1, config: Mapping[str, str] | None = None) -> str:
+        name = f"{topic_prefix}{len(made)}"
+        ensure_topics(kafka_admin, [TopicSpec(name, partitions, dict(config or {}))])
+        made.append(name)
+        return name
+
+    return make
+
+
+def read_values(
+    bootstrap: str, topic: str, partition: int = 0, isolation: str = "read_committed"
+) -> list[bytes | None]:
+    """Every value of a partition visible at ``isolation``, in offset order (to the last stable offset)."""
+    messages = read_to_end(
+        bootstrap, topic, partition, client_id="test-reader", isolation=isolation, guard_s=READ_GUARD_S
+    )
+    return [message.value() for message in messages]
+
+
+@pytest.fixture
+def read_partition(kafka_bootstrap: str) -> PartitionReader:
+    """``read(topic, partition=0, uncommitted=False)``: :func:`read_values` on the test broker."""
+
+    def read(topic: str, partition: int = 0, *, uncommitted: bool = False) -> list[bytes | None]:
+        return read_values(kafka_bootstrap, topic, partition, uncommitted=uncommitted)
+
+    return read
+
+
+def _delete_topics(admin: AdminClient, names: list[str]) -> None:
+    # Only matters on a shared cluster (EXCHANGE_KAFKA_BOOTSTRAP); a local one is thrown away.
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(30)
