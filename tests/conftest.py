@@ -79,9 +79,13 @@ def topic_factory(topic_prefix: str, kafka_admin: AdminClient) -> TopicFactory:
 
 
 def read_values(
-    bootstrap: str, topic: str, partition: int = 0, isolation: str = "read_committed"
+    bootstrap: str, topic: str, partition: int = 0, *, uncommitted: bool = False
 ) -> list[bytes | None]:
-    """Every value of a partition visible at ``isolation``, in offset order (to the last stable offset)."""
+    """Every value of a partition in offset order: committed ones only, or with ``uncommitted`` all of them.
+
+    A committed read ends at the last stable offset, so it never waits for an open transaction.
+    """
+    isolation = "read_uncommitted" if uncommitted else "read_committed"
     messages = read_to_end(
         bootstrap, topic, partition, client_id="test-reader", isolation=isolation, guard_s=READ_GUARD_S
     )
