@@ -1,22 +1,109 @@
 """`exchange up`: the whole local cluster in one command; Ctrl-C stops everything it started.
 
-For now the cluster is the Kafka broker (unless ``EXCHANGE_KAFKA_BOOTSTRAP`` names one)
-and the topics; the services join it as they are built.
+The cluster is the Kafka broker (unless ``EXCHANGE_KAFKA_BOOTSTRAP`` names one), the topics,
+and one matcher process per partition of the symbol registry. Each service runs as its own
+`exchange` subprocess, as it would in its own pod; a service that dies is restarted, as
+Kubernetes would restart it. State lives in the data directory, so a restart resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from pydantic import Field
 
 from runtime.broker import kafka_cluster
 from runtime.kafka import admin_client
 from runtime.logs import configure_logging
 from runtime.settings import Settings, load_settings
 from runtime.shutdown import Shutdown
+from runtime.symbols import load_registry
 from runtime.topics import cluster_topic_specs, ensure_topics
 
 log = logging.getLogger("exchange.up")
+
+RESTART_PAUSE_S = 2.0
+STOP_GRACE_S = 20.0
+WATCH_EVERY_S = 0.5
+
+
+class UpSettings(Settings):
+    """Where `exchange up` puts the services' ops endpoints."""
+
+    up_matcher_ops_port: int = Field(
+        default=9100, ge=1, le=65000, description="matcher of partition P serves on this + P"
+    )
+
+
+@dataclass
+class Service:
+    """One `exchange` subprocess of the cluster, restarted if it dies."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = field(default=0)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "exchange", *self.args], env=self.env)
+        self.started_at = time.monotonic()
+        log.info("started", extra={"service": self.name, "pid": self.process.pid})
+
+    def watch(self) -> None:
+        """Restart the service if it exited (not sooner than a pause after its last start)."""
+        if self.process is None or self.process.poll() is None:
+            return
+        if time.monotonic() - self.started_at < RESTART_PAUSE_S:
+            return
+        log.warning("exited; restarting", extra={"service": self.name, "code": self.process.returncode})
+        self.restarts += 1
+        self.start()
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            log.warning("did not stop in time; killing it", extra={"service": self.name})
+            self.process.kill()
+            self.process.wait()
+
+
+def cluster_services(settings: UpSettings, bootstrap: str) -> list[Service]:
+    """The services of the local cluster: one matcher per partition."""
+    env = {**os.environ, "EXCHANGE_KAFKA_BOOTSTRAP": bootstrap}
+    partitions = load_registry(settings.symbols_file).partition_count
+    return [
+        Service(
+            f"matcher-{p}",
+            ["matcher", "--partition", str(p)],
+            {**env, "EXCHANGE_MATCHER_OPS_PORT": str(settings.up_matcher_ops_port + p)},
+        )
+        for p in range(partitions)
+    ]
+
+
+def stop_all(services: list[Service]) -> None:
+    """SIGTERM every service, then wait for all of them together."""
+    for service in services:
+        service.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for service in services:
+        service.wait(deadline)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,13 +111,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings: Settings = load_settings()
+    settings = load_settings(UpSettings)
     configure_logging(settings.log_level, settings.log_format)
     shutdown = Shutdown().install()
     with kafka_cluster(settings) as bootstrap:
         for change in ensure_topics(admin_client(bootstrap), cluster_topic_specs(settings)):
             log.info("topic", extra={"change": str(change)})
-        print(f"exchange cluster up\n  kafka bootstrap: {bootstrap}\nCtrl-C stops it.", flush=True)  # noqa: T201
-        shutdown.wait()
-        log.info("stopping", extra={"signal": shutdown.signal_name})
+        services = cluster_services(settings, bootstrap)
+        for service in services:
+            service.start()
+        try:
+            lines = [f"  kafka bootstrap: {bootstrap}"] + [
+                f"  {s.name}: http://127.0.0.1:{s.env['EXCHANGE_MATCHER_OPS_PORT']}/metrics" for s in services
+            ]
+            print("exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it.", flush=True)  # noqa: T201
+            while not shutdown.wait(WATCH_EVERY_S):
+                for service in services:
+                    service.watch()
+            log.info("stopping", extra={"signal": shutdown.signal_name})
+        finally:
+            stop_all(services)
     return 0

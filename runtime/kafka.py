@@ -97,6 +97,22 @@ def classify(error: KafkaError) -> ErrorKind:
     return ErrorKind.FATAL
 
 
+# Answers of a group coordinator that is starting, moving or finishing a transaction: they pass.
+_COORDINATOR_BUSY_CODES = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.UNSTABLE_OFFSET_COMMIT,
+        KafkaError._TIMED_OUT,
+    }
+)
+
+
+def _coordinator_busy(error: KafkaError) -> bool:
+    return error.retriable() or error.code() in _COORDINATOR_BUSY_CODES
+
+
 def error_of(exc: KafkaException) -> KafkaError:
     """The KafkaError inside a KafkaException."""
     error = exc.args[0] if exc.args else None
@@ -236,11 +252,19 @@ class CommittedConsumer:
         message = self._consumer.poll(timeout)
         if message is None:
             return None
+        return message if self._is_record(message) else None
+
+    def consume(self, max_messages: int, timeout: float) -> list[Message]:
+        """Up to ``max_messages`` committed records that arrive within ``timeout``: poll, in bulk."""
+        return [m for m in self._consumer.consume(max_messages, timeout) if self._is_record(m)]
+
+    def _is_record(self, message: Message) -> bool:
+        """True for a record; notes a partition's end and deals with errors otherwise."""
         place = (message.topic() or "", message.partition() or 0)
         error = message.error()
         if error is None:
             self._at_end.discard(place)
-            return message
+            return True
         if error.code() == KafkaError._PARTITION_EOF:
             self._at_end.add(place)
         elif error.fatal():
@@ -248,7 +272,7 @@ class CommittedConsumer:
         else:
             # librdkafka recovers from the rest by itself (a broker restarting, a leader moving).
             log.warning("consumer error", extra={"code": error.name(), "reason": error.str()})
-        return None
+        return False
 
     def at_end(self, topic: str, partition: int) -> bool:
         """True once the reader has consumed everything committed so far in the partition."""
@@ -273,9 +297,24 @@ class CommittedConsumer:
     def committed(
         self, partitions: Sequence[TopicPartition], timeout: float = DEFAULT_TIMEOUT_S
     ) -> dict[tuple[str, int], int | None]:
-        """The group's committed offset of each partition (None where nothing is committed)."""
-        found = self._consumer.committed(list(partitions), timeout=timeout)
-        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in found}
+        """The group's committed offset of each partition (None where nothing is committed).
+
+        A group coordinator that is moving or still loading answers with an error that passes;
+        those are retried until ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                left = max(deadline - time.monotonic(), 1.0)
+                found = self._consumer.committed(list(partitions), timeout=left)
+            except KafkaException as exc:
+                error = error_of(exc)
+                if not _coordinator_busy(error) or time.monotonic() > deadline:
+                    raise
+                log.info("retrying committed offsets", extra={"reason": error.str()})
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in found}
 
     def commit(self, offsets: Sequence[TopicPartition] | None = None) -> None:
         """Commit ``offsets`` (default: the current position) synchronously, outside any transaction."""

@@ -1,20 +1,44 @@
-"""`exchange up` on an existing cluster: creates the topics, says where Kafka is, stops on Ctrl-C."""
+"""`exchange up` on an existing cluster: topics, one ready matcher per partition, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 from confluent_kafka.admin import AdminClient
 
+from runtime.settings import DEFAULT_SYMBOLS_FILE
+from runtime.symbols import load_registry
 from runtime.topics import TopicNames
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-READY_GUARD_S = 60.0
+READY_GUARD_S = 90.0
+
+
+def _free_port_run(count: int) -> int:
+    """A port P such that P .. P+count-1 are all free on loopback."""
+    for base in range(20_000, 30_000, count):
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no run of free ports")
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _wait_for_line(process: subprocess.Popen[str], text: str) -> list[str]:
@@ -31,10 +55,17 @@ def _wait_for_line(process: subprocess.Popen[str], text: str) -> list[str]:
     raise AssertionError(f"{text!r} never printed; output: {''.join(seen)}")
 
 
-def test_up_creates_topics_on_the_given_cluster_and_stops_on_ctrl_c(
+def test_up_runs_a_ready_matcher_per_partition_and_stops_everything_on_ctrl_c(
     kafka_bootstrap: str, kafka_admin: AdminClient, topic_prefix: str
 ) -> None:
-    env = {**os.environ, "EXCHANGE_KAFKA_BOOTSTRAP": kafka_bootstrap, "EXCHANGE_TOPIC_PREFIX": topic_prefix}
+    partitions = load_registry(DEFAULT_SYMBOLS_FILE).partition_count
+    ops_base = _free_port_run(partitions)
+    env = {
+        **os.environ,
+        "EXCHANGE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "EXCHANGE_TOPIC_PREFIX": topic_prefix,
+        "EXCHANGE_UP_MATCHER_OPS_PORT": str(ops_base),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange", "up"],
         cwd=PROJECT_ROOT,
@@ -43,16 +74,23 @@ def test_up_creates_topics_on_the_given_cluster_and_stops_on_ctrl_c(
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    ports = range(ops_base, ops_base + partitions)
     try:
-        output = _wait_for_line(process, "kafka bootstrap:")
+        output = _wait_for_line(process, "Ctrl-C stops it")
         existing = set(kafka_admin.list_topics(timeout=10).topics)
+        deadline = time.monotonic() + READY_GUARD_S
+        while not all(_ready(port) for port in ports) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        all_ready = all(_ready(port) for port in ports)
 
         process.send_signal(signal.SIGINT)
-        exit_code = process.wait(timeout=30)
+        exit_code = process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
 
     assert any(kafka_bootstrap in line for line in output)
     assert set(TopicNames.with_prefix(topic_prefix).all()) <= existing
+    assert all_ready
     assert exit_code == 0
+    assert not any(_ready(port) for port in ports)  # no matcher outlives `exchange up`

@@ -1,0 +1,363 @@
+"""`exchange matcher --partition P`: one partition of `orders`, matched exactly once.
+
+The loop: take a batch of commands (bounded by count and time), apply each to the engine,
+and in **one Kafka transaction** produce every output (replies, executions, book updates,
+snapshots, dead letters) together with the consumed offset. A crash at any moment leaves
+either the whole batch committed or none of it; recovery (the last state snapshot, then the
+log up to the committed offset, applied without producing) brings the engine back to exactly
+the state the committed outputs describe.
+
+Errors follow librdkafka's transaction rules: retriable ones are retried inside the
+wrappers; an abortable one aborts the batch and recovers; a fatal one (being fenced by a
+newer instance included) ends the process with a non-zero code for its supervisor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import Message, TopicPartition
+from prometheus_client import REGISTRY, CollectorRegistry
+from pydantic import Field
+
+from matcher.core import Fill, SymbolParams
+from matcher.metrics import MatcherMetrics
+from matcher.processor import Processor, Record, Step, record_offset
+from matcher.recovery import RecoveryError, latest_snapshot, replay_orders
+from matcher.wire import core_params
+from runtime.errors import UserError
+from runtime.health import Health, serve_ops
+from runtime.kafka import (
+    CommittedConsumer,
+    FatalKafkaError,
+    TransactionAborted,
+    TransactionalProducer,
+    bootstrap_servers,
+)
+from runtime.logs import configure_logging
+from runtime.settings import Settings, load_settings
+from runtime.shutdown import Shutdown
+from runtime.symbols import SymbolRegistry, load_registry
+from runtime.topics import STATE_SNAPSHOT_MAX_BYTES, TopicNames
+from schemas import Codec, default_codec
+
+log = logging.getLogger("matcher")
+
+EXIT_FATAL = 3
+IDLE_POLL_S = 0.1
+GAUGE_EVERY_S = 1.0
+
+
+class MatcherSettings(Settings):
+    """The matcher's own settings (``EXCHANGE_MATCHER_*``) beside the shared ones."""
+
+    matcher_batch_max_commands: int = Field(
+        default=1000, ge=1, description="commands per transaction, at most"
+    )
+    matcher_batch_max_ms: int = Field(default=20, ge=0, description="a batch waits at most this long to fill")
+    matcher_snapshot_every_commands: int = Field(default=100_000, ge=1, description="state snapshot cadence")
+    matcher_snapshot_every_s: float = Field(default=60.0, gt=0, description="state snapshot cadence in time")
+    matcher_book_snapshot_every_s: float = Field(default=10.0, gt=0, description="book snapshot cadence")
+    matcher_ops_host: str = Field(default="127.0.0.1", description="address of /healthz, /readyz, /metrics")
+    matcher_ops_port: int = Field(default=0, ge=0, le=65535, description="port of the ops endpoints; 0 = any")
+    matcher_fault_abort_one_in: int = Field(
+        default=0, ge=0, description="fault injection: abort every Nth transaction (0 = never)"
+    )
+
+
+class InjectedAbort(Exception):
+    """A transaction aborted on purpose by the fault-injection setting."""
+
+
+def transactional_id(prefix: str, partition: int) -> str:
+    """Stable per partition, so a new matcher of the partition fences any older one."""
+    return f"{prefix}matcher-{partition}"
+
+
+def group_id(prefix: str, partition: int) -> str:
+    """The consumer group whose committed offset is the matcher's progress in its partition."""
+    return f"{prefix}matcher-{partition}"
+
+
+class Matcher:
+    """One partition's matcher: recovery, then the transactional batch loop."""
+
+    def __init__(
+        self,
+        settings: MatcherSettings,
+        partition: int,
+        *,
+        registry: SymbolRegistry | None = None,
+        codec: Codec | None = None,
+        shutdown: Shutdown | None = None,
+        metrics_registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or load_registry(settings.symbols_file)
+        if not 0 <= partition < self.registry.partition_count:
+            raise UserError(
+                f"partition {partition} does not exist: "
+                f"the registry has {self.registry.partition_count} partitions"
+            )
+        self.partition = partition
+        self.codec = codec or default_codec()
+        self.topics = TopicNames.with_prefix(settings.topic_prefix)
+        self.shutdown = shutdown or Shutdown()
+        self.health = Health()
+        self.metrics_registry = metrics_registry
+        self.metrics = MatcherMetrics(partition, metrics_registry)
+        bootstrap = bootstrap_servers(settings)
+        self.producer = TransactionalProducer(
+            bootstrap,
+            transactional_id=transactional_id(settings.topic_prefix, partition),
+            config={
+                "linger.ms": 2,
+                "compression.type": "lz4",
+                "message.max.bytes": STATE_SNAPSHOT_MAX_BYTES,
+                # A dead instance's open transaction blocks read_committed readers until it times
+                # out or a new instance fences it; batches take milliseconds, snapshots seconds.
+                "transaction.timeout.ms": 20_000,
+            },
+        )
+        self.consumer = CommittedConsumer(
+            bootstrap,
+            group_id=group_id(settings.topic_prefix, partition),
+            client_id=f"matcher-{partition}",
+            config={"fetch.wait.max.ms": 5, "enable.partition.eof": True},
+        )
+        self.bootstrap = bootstrap
+        self.processor = self._fresh_processor()
+        self.next_offset = 0
+        self.transactions = 0
+        self.since_snapshot = 0
+        self.last_snapshot_at = time.monotonic()
+        self.last_book_snapshot_at = time.monotonic()
+        self.touched: set[str] = set()
+        self.last_ts = 0
+        self._gauges_at = 0.0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Recover, then match until asked to stop; the exit code for the process."""
+        ops = serve_ops(
+            self.health, self.settings.matcher_ops_host, self.settings.matcher_ops_port, self.metrics_registry
+        )
+        log.info("ops endpoints", extra={"port": ops.port, "partition": self.partition})
+        try:
+            self.health.not_ready("recovering")
+            self.producer.init()  # fences older instances; their open transaction is aborted
+            self.recover()
+            self.health.ready()
+            while not self.shutdown.requested:
+                self.run_once()
+            log.info("stopped", extra={"partition": self.partition, "signal": self.shutdown.signal_name})
+            return 0
+        except FatalKafkaError as exc:
+            self.health.dead("fenced" if exc.fenced else "fatal kafka error")
+            log.error("fatal kafka error; exiting: %s", exc, extra={"fenced": exc.fenced})
+            return EXIT_FATAL
+        finally:
+            self.consumer.close()
+            ops.stop()
+
+    def run_once(self) -> None:
+        """One batch: commit it, or on an abort recover the last committed state."""
+        batch = self._next_batch()
+        if batch:
+            try:
+                self.commit_batch(batch)
+            except (TransactionAborted, InjectedAbort) as exc:
+                self.metrics.aborts.inc()
+                log.warning("transaction aborted; recovering", extra={"reason": str(exc)})
+                self.health.not_ready("recovering after an aborted transaction")
+                self.recover()
+                self.health.ready()
+        self._update_gauges()
+
+    # --- recovery --------------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild the engine at the committed offset: last state snapshot, then replay without emitting."""
+        started = time.monotonic()
+        orders = self.topics.orders
+        committed = self.consumer.committed([TopicPartition(orders, self.partition)])[
+            (orders, self.partition)
+        ]
+        snapshot = latest_snapshot(self.bootstrap, self.topics.state_snapshots, self.partition, self.codec)
+        self.processor = self._fresh_processor()
+        start = 0
+        if snapshot is not None:
+            if committed is None or snapshot.orders_offset > committed:
+                raise RecoveryError(
+                    f"state snapshot covers offset {snapshot.orders_offset} but the committed offset is "
+                    f"{committed}: the consumer group's offsets were reset"
+                )
+            self.processor.engine.restore(snapshot.state)
+            start = snapshot.orders_offset
+            self._warn_missing_symbols()
+        end = committed if committed is not None else 0
+        replayed = replay_orders(self.processor, self.consumer, orders, start, end)
+        self.consumer.assign([TopicPartition(orders, self.partition, end)])
+        self.next_offset = end
+        self.since_snapshot = replayed
+        self.touched.clear()
+        seconds = time.monotonic() - started
+        self.metrics.recovery_seconds.set(seconds)
+        self.metrics.replayed_commands.set(replayed)
+        self.metrics.committed_offset.set(end)
+        log.info(
+            "recovered",
+            extra={
+                "partition": self.partition,
+                "snapshot_offset": snapshot.orders_offset if snapshot else None,
+                "committed_offset": end,
+                "replayed": replayed,
+                "resting": self.processor.engine.resting_count(),
+                "seconds": round(seconds, 3),
+            },
+        )
+
+    def _fresh_processor(self) -> Processor:
+        symbols: Iterable[SymbolParams] = map(core_params, self.registry.symbols_of_partition(self.partition))
+        return Processor(
+            self.partition, self.registry.partition_count, self.codec, symbols, self.topics.orders
+        )
+
+    def _warn_missing_symbols(self) -> None:
+        # The snapshot is the truth: symbols only join through AddSymbol commands in the log, so a
+        # replay of the log always rebuilds the same state. A registry edit alone changes nothing.
+        known = {params.symbol for params in self.processor.engine.symbols()}
+        missing = [s.name for s in self.registry.symbols_of_partition(self.partition) if s.name not in known]
+        if missing:
+            log.warning(
+                "registry symbols not in the matcher's state; add them with AddSymbol",
+                extra={"symbols": missing},
+            )
+
+    # --- the batch loop --------------------------------------------------------------------------
+
+    def _next_batch(self) -> list[Message]:
+        """Up to the batch size of commands; waits at most the batch time once the first has come."""
+        limit = self.settings.matcher_batch_max_commands
+        batch = self.consumer.consume(limit, IDLE_POLL_S)
+        if not batch:
+            return batch
+        deadline = time.monotonic() + self.settings.matcher_batch_max_ms / 1000
+        while len(batch) < limit and not self.consumer.at_end(self.topics.orders, self.partition):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            batch += self.consumer.consume(limit - len(batch), left)
+        return batch
+
+    def commit_batch(self, batch: list[Message]) -> None:
+        """Apply ``batch`` and commit its outputs and its offset in one transaction."""
+        started = time.monotonic()
+        self.producer.begin()
+        for message in batch:
+            step = self.processor.step(message)
+            self._produce(step.records)
+            self._count(step)
+            self.next_offset = record_offset(message) + 1
+        self.since_snapshot += len(batch)
+        self._produce(self._due_snapshots())
+        self.transactions += 1
+        if self._inject_abort():
+            # Written to the log first, then aborted: the records exist but must never be read.
+            self.producer.flush()
+            self.producer.abort()
+            raise InjectedAbort(f"fault injection: transaction {self.transactions} aborted")
+        self.producer.commit(self.consumer)
+        self.metrics.batch_commands.observe(len(batch))
+        self.metrics.transaction_seconds.observe(time.monotonic() - started)
+        self.metrics.committed_offset.set(self.next_offset)
+
+    def _produce(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.producer.produce(
+                getattr(self.topics, record.role),
+                record.value,
+                key=record.key,
+                partition=record.partition,
+                headers=record.headers,
+            )
+
+    def _count(self, step: Step) -> None:
+        result = "dlq" if step.kind == "DLQ" else "rejected" if step.rejected else "accepted"
+        self.metrics.command(step.kind, result)
+        fills = [event for event in step.events if type(event) is Fill]
+        if fills:
+            self.metrics.fills.inc(len(fills))
+            self.metrics.traded_lots.inc(sum(fill.qty for fill in fills))
+        if step.events and step.symbol is not None:
+            self.touched.add(step.symbol)
+        if step.ts_ns is not None:
+            self.last_ts = step.ts_ns
+
+    def _due_snapshots(self) -> list[Record]:
+        """The state snapshot and book snapshots this transaction should carry, if any are due."""
+        records: list[Record] = []
+        now = time.monotonic()
+        if self.touched and now - self.last_book_snapshot_at >= self.settings.matcher_book_snapshot_every_s:
+            records.extend(self.processor.book_snapshots(sorted(self.touched), self.last_ts))
+            self.touched.clear()
+            self.last_book_snapshot_at = now
+        every_n = self.settings.matcher_snapshot_every_commands
+        every_s = self.settings.matcher_snapshot_every_s
+        if self.since_snapshot >= every_n or (self.since_snapshot and now - self.last_snapshot_at >= every_s):
+            records.append(self._state_snapshot())
+            self.since_snapshot = 0
+            self.last_snapshot_at = now
+        return records
+
+    def _state_snapshot(self) -> Record:
+        state = self.processor.engine.snapshot()
+        self.metrics.snapshot_bytes.set(len(state))
+        record = {
+            "partition": self.partition,
+            "orders_offset": self.next_offset,
+            "ts_ns": self.last_ts,
+            "format_version": 1,
+            "state": state,
+        }
+        value, headers = self.codec.encode("StateSnapshot", record)
+        return Record("state_snapshots", self.partition, str(self.partition).encode(), value, headers)
+
+    def _inject_abort(self) -> bool:
+        every = self.settings.matcher_fault_abort_one_in
+        return every > 0 and self.transactions % every == 0
+
+    def _update_gauges(self) -> None:
+        now = time.monotonic()
+        if now - self._gauges_at < GAUGE_EVERY_S:
+            return
+        self._gauges_at = now
+        engine = self.processor.engine
+        self.metrics.resting_orders.set(engine.resting_count())
+        self.metrics.snapshot_age.set(now - self.last_snapshot_at)
+        high = self.consumer.end_offset(self.topics.orders, self.partition)
+        if high is not None:
+            self.metrics.input_lag.set(max(high - self.next_offset, 0))
+        bids = asks = 0
+        for params in engine.symbols():
+            depth = engine.book_depth(params.symbol)
+            if depth is not None:
+                bids += len(depth.bids)
+                asks += len(depth.asks)
+        self.metrics.levels("buy", bids)
+        self.metrics.levels("sell", asks)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--partition", type=int, required=True, help="the `orders` partition to match")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(MatcherSettings)
+    configure_logging(settings.log_level, settings.log_format)
+    shutdown = Shutdown().install()
+    return Matcher(settings, args.partition, shutdown=shutdown).run()

@@ -1,0 +1,365 @@
+"""Between the wire and the core: Avro records in, core commands; core events out, Avro records.
+
+Everything here is a pure function of its arguments, so the matcher, the recovery replay
+and ``exchange verify`` turn the same command into the same bytes. The output records of
+one command are:
+
+- a ``Reply`` to the gateway that sent it (key = gateway id, its reply partition),
+- an ``ExecutionReport`` on ``executions`` when the command touched an order,
+- a ``BookUpdate`` on ``book`` when it changed the public book (levels, trades, status),
+- a ``BookSnapshot`` on ``book-snapshots`` when it asked for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, NamedTuple
+
+from matcher.core import (
+    AddSymbol,
+    Amend,
+    BookDepth,
+    BookLevel,
+    Cancel,
+    CancelAll,
+    Command,
+    Event,
+    Fill,
+    Halt,
+    NewOrder,
+    OpenOrders,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderState,
+    OrderType,
+    QueryBook,
+    QueryOpenOrders,
+    QueryOrder,
+    Rejected,
+    Resume,
+    SelfTradePrevention,
+    Side,
+    SymbolParams,
+    TimeInForce,
+    Trade,
+    TradingStatus,
+)
+from runtime.symbols import DomainError, Symbol, parse_symbol
+
+# An event id is (orders offset, index of the event in its command's list): unique within the
+# partition, so (symbol, event_id) is unique everywhere. 2**20 events per command is far beyond
+# what one command can cause (a sweep or a cancel-all of a million orders).
+EVENT_INDEX_BITS: Final = 20
+
+NOT_THIS_PARTITION: Final = "NOT_THIS_PARTITION"
+INVALID_SYMBOL: Final = "INVALID_SYMBOL"
+
+
+def event_id(offset: int, index: int) -> int:
+    """The id of the event at ``index`` of the list the command at ``offset`` produced."""
+    return (offset << EVENT_INDEX_BITS) | index
+
+
+class Origin(NamedTuple):
+    """Who sent a command and where its reply goes."""
+
+    request_id: str
+    gateway_id: str
+    reply_partition: int
+    ts_ns: int
+
+
+class Decoded(NamedTuple):
+    """A command off the wire: the core command (None when the core has no part in it) and its origin."""
+
+    name: str
+    origin: Origin
+    command: Command | None
+    symbol: str
+    rejection: str | None = None  # set when the command cannot even reach the core
+
+
+class Output(NamedTuple):
+    """One record to produce: topic role (see ``runtime.topics.TopicNames``), partition, key, record."""
+
+    role: str
+    partition: int
+    key: str
+    schema: str
+    record: dict[str, Any]
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def decode_command(name: str, record: Mapping[str, Any], partition: int, partition_count: int) -> Decoded:
+    """The core command for a decoded ``orders`` record of schema ``name``."""
+    origin = Origin(**record["origin"])
+    ts = origin.ts_ns
+    symbol = record["symbol"]
+    if name == "AddSymbol":
+        return _add_symbol(origin, symbol, record["params"], partition, partition_count)
+    command: Command | None
+    if name == "NewOrder":
+        command = NewOrder(
+            ts,
+            symbol,
+            record["account"],
+            Side[record["side"]],
+            OrderType[record["order_type"]],
+            record["qty"],
+            record["price"],
+            TimeInForce[record["time_in_force"]],
+            record["post_only"],
+            SelfTradePrevention[record["self_trade_prevention"]],
+            record["client_order_id"],
+        )
+    elif name == "CancelOrder":
+        command = Cancel(ts, symbol, record["account"], record["order_id"], record["client_order_id"])
+    elif name == "CancelAll":
+        command = CancelAll(ts, symbol, record["account"])
+    elif name == "AmendOrder":
+        command = Amend(
+            ts,
+            symbol,
+            record["account"],
+            record["order_id"],
+            record["client_order_id"],
+            record["new_qty"],
+            record["new_price"],
+        )
+    elif name == "Query":
+        command = _query(ts, symbol, record)
+    elif name == "HaltSymbol":
+        command = Halt(ts, symbol)
+    elif name == "ResumeSymbol":
+        command = Resume(ts, symbol)
+    elif name == "RequestBookSnapshot":
+        command = None  # answered from the book as it stands; the core's state does not change
+    else:
+        raise ValueError(f"{name} is not a command")
+    return Decoded(name, origin, command, symbol)
+
+
+def _query(ts: int, symbol: str, record: Mapping[str, Any]) -> Command:
+    kind = record["kind"]
+    if kind == "ORDER":
+        return QueryOrder(ts, symbol, record["account"], record["order_id"], record["client_order_id"])
+    if kind == "OPEN_ORDERS":
+        return QueryOpenOrders(ts, record["account"], symbol)
+    return QueryBook(ts, symbol, record["depth"])
+
+
+def _add_symbol(
+    origin: Origin, symbol: str, params: Mapping[str, Any], partition: int, partition_count: int
+) -> Decoded:
+    try:
+        parsed = parse_symbol(symbol, dict(params), partition_count)
+    except DomainError as exc:
+        return Decoded("AddSymbol", origin, None, symbol, f"{INVALID_SYMBOL}: {exc}")
+    if parsed.partition != partition:
+        return Decoded("AddSymbol", origin, None, symbol, NOT_THIS_PARTITION)
+    return Decoded("AddSymbol", origin, AddSymbol(origin.ts_ns, core_params(parsed)), symbol)
+
+
+def core_params(symbol: Symbol) -> SymbolParams:
+    """A registry entry as the core sees it: integers in ticks and lots."""
+    return SymbolParams(
+        symbol.name,
+        symbol.min_qty_lots,
+        symbol.max_qty_lots,
+        symbol.band_bps,
+        symbol.reference_price_ticks,
+        symbol.status == "halted",
+    )
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+Union = list[tuple[str, dict[str, Any]]]  # Avro union items as (record name, record)
+
+
+def outputs_of(
+    decoded: Decoded,
+    offset: int,
+    events: list[Event],
+    partition: int,
+    *,
+    subject: OrderState | None = None,
+    book: BookDepth | None = None,
+) -> list[Output]:
+    """Every record the command at ``offset`` produces, in the order they are written.
+
+    ``subject`` is the state, after the command, of the order it placed, cancelled or amended;
+    ``book`` is the symbol's book when the command asked for a book snapshot.
+    """
+    origin, symbol, ts = decoded.origin, decoded.symbol, decoded.origin.ts_ns
+    executions, public = _convert(offset, events)
+    reply = _reply(decoded, partition, offset, events, subject)
+    if book is not None:
+        reply["book"] = _depth(book)
+    out = [Output("replies", origin.reply_partition, origin.gateway_id, "Reply", reply)]
+    if executions:
+        report = {"symbol": symbol, "command_offset": offset, "ts_ns": ts, "events": executions}
+        out.append(Output("executions", partition, symbol, "ExecutionReport", report))
+    if public:
+        update = {"symbol": symbol, "command_offset": offset, "ts_ns": ts, "events": public}
+        out.append(Output("book", partition, symbol, "BookUpdate", update))
+    if book is not None:
+        out.append(Output("book_snapshots", partition, symbol, "BookSnapshot", book_snapshot(book)))
+    return out
+
+
+def book_snapshot(book: BookDepth) -> dict[str, Any]:
+    """The BookSnapshot record of a symbol's whole book."""
+    return {"symbol": book.symbol, "ts_ns": book.ts, **_depth(book)}
+
+
+def _depth(book: BookDepth) -> dict[str, Any]:
+    return {"seq": book.seq, "bids": _levels(book.bids), "asks": _levels(book.asks)}
+
+
+def _levels(levels: Iterable[tuple[int, int, int]]) -> list[dict[str, int]]:
+    return [{"price": p, "qty": q, "order_count": n} for p, q, n in levels]
+
+
+def _convert(offset: int, events: list[Event]) -> tuple[Union, Union]:
+    """The private execution events and the public market data of one command's events."""
+    executions: Union = []
+    public: Union = []
+    fill_id = -1
+    for index, event in enumerate(events):
+        kind = type(event)
+        eid = (offset << EVENT_INDEX_BITS) | index
+        if kind is BookLevel:
+            public.append(("exchange.LevelChange", _level_change(event)))  # type: ignore[arg-type]
+        elif kind is Trade:
+            # A trade follows the fill it reports, whose event id is also the trade's id.
+            public.append(("exchange.Trade", _trade(event, fill_id)))  # type: ignore[arg-type]
+        elif kind is TradingStatus:
+            status: Any = event
+            public.append(("exchange.TradingStatus", {"seq": status.seq, "halted": status.halted}))
+        else:
+            if kind is Fill:
+                fill_id = eid
+            execution = _execution(event, eid)
+            if execution is not None:
+                executions.append(execution)
+    return executions, public
+
+
+def _level_change(level: BookLevel) -> dict[str, Any]:
+    return {
+        "seq": level.seq,
+        "side": level.side.name,
+        "price": level.price,
+        "qty": level.qty,
+        "order_count": level.order_count,
+    }
+
+
+def _trade(trade: Trade, trade_id: int) -> dict[str, Any]:
+    return {
+        "seq": trade.seq,
+        "trade_id": trade_id,
+        "price": trade.price,
+        "qty": trade.qty,
+        "taker_side": trade.aggressor_side.name,
+    }
+
+
+# Order events as execution records: the wire name and which fields are enums (sent by name).
+# Every field of the core event travels but the command's context (timestamp and symbol),
+# which the ExecutionReport around the events carries once.
+_EXECUTIONS: dict[type, tuple[str, frozenset[str]]] = {
+    OrderAccepted: ("exchange.OrderAccepted", frozenset({"side", "order_type", "time_in_force"})),
+    Fill: ("exchange.OrderFilled", frozenset({"aggressor_side"})),
+    OrderCancelled: ("exchange.OrderCancelled", frozenset()),
+    OrderExpired: ("exchange.OrderExpired", frozenset()),
+    OrderAmended: ("exchange.OrderAmended", frozenset()),
+    Rejected: ("exchange.CommandRejected", frozenset()),
+}
+_CONTEXT_FIELDS = frozenset({"ts", "symbol"})
+
+
+def _execution(event: Event, eid: int) -> tuple[str, dict[str, Any]] | None:
+    """The execution record of an order event; None for what only the reply carries (query answers)."""
+    spec = _EXECUTIONS.get(type(event))
+    if spec is None or (type(event) is Rejected and event.request.startswith("Query")):
+        return None
+    name, enums = spec
+    record: dict[str, Any] = {"event_id": eid}
+    for field, value in zip(event._fields, event, strict=True):
+        if field not in _CONTEXT_FIELDS:
+            record[field] = value.name if field in enums else value
+    return name, record
+
+
+def _reply(
+    decoded: Decoded, partition: int, offset: int, events: list[Event], subject: OrderState | None
+) -> dict[str, Any]:
+    rejected = decoded.rejection or _rejection(events)
+    orders: list[dict[str, Any]] = [] if subject is None else [order_state(subject)]
+    fills: list[dict[str, Any]] = []
+    book: dict[str, Any] | None = None
+    for index, event in enumerate(events):
+        kind = type(event)
+        if kind is OrderState:
+            orders.append(order_state(event))  # type: ignore[arg-type]
+        elif kind is OpenOrders:
+            orders.extend(order_state(o) for o in event.orders)  # type: ignore[union-attr]
+        elif kind is BookDepth:
+            book = _depth(event)  # type: ignore[arg-type]
+        elif kind is Fill:
+            fills.append(_reply_fill(event, event_id(offset, index)))  # type: ignore[arg-type]
+    reason, _, _ = (rejected or "").partition(":")
+    return {
+        "request_id": decoded.origin.request_id,
+        "symbol": decoded.symbol,
+        "partition": partition,
+        "command_offset": offset,
+        "ts_ns": decoded.origin.ts_ns,
+        "result": "REJECTED" if rejected else "ACCEPTED",
+        "reason": reason or None,
+        "orders": orders,
+        "fills": fills,
+        "book": book,
+    }
+
+
+def _rejection(events: list[Event]) -> str | None:
+    # A command is rejected when the core refused it outright: its only event is the rejection.
+    if len(events) == 1 and type(events[0]) is Rejected:
+        return events[0].reason
+    return None
+
+
+def _reply_fill(fill: Fill, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "order_id": fill.taker_order_id,
+        "counterparty_order_id": fill.maker_order_id,
+        "price": fill.price,
+        "qty": fill.qty,
+        "liquidity": "TAKER",
+    }
+
+
+def order_state(state: OrderState) -> dict[str, Any]:
+    """The wire form of an order's state."""
+    return {
+        "order_id": state.order_id,
+        "client_order_id": state.client_order_id or "",
+        "account": state.account,
+        "side": state.side.name,
+        "order_type": state.order_type.name,
+        "price": state.price,
+        "qty": state.qty,
+        "filled": state.filled,
+        "remaining": state.leaves,
+        "status": state.status.value,
+        "ts_ns": state.ts,
+    }

@@ -1,0 +1,73 @@
+"""client_order_id idempotency: a repeated id answers with the first order's state and creates nothing."""
+
+from __future__ import annotations
+
+from matcher.core import Cancel, OrderState, OrderStatus, OrderType, Side, reasons
+from tests.unit.core.venue import Venue, buy, sell
+
+
+def test_a_repeated_client_order_id_returns_the_original_orders_state_and_creates_nothing() -> None:
+    venue = Venue()
+    original = venue.place(buy(5, 100, client_order_id="c-1"))
+    before = venue.engine.state_hash()
+
+    events = venue.send(buy(9, 101, client_order_id="c-1"))
+
+    assert events == [
+        OrderState.of(
+            1, "ABC", original, "alice", "c-1", Side.BUY, OrderType.LIMIT, 100, 5, 0, 5, OrderStatus.NEW
+        )
+    ]
+    assert venue.engine.state_hash() == before
+
+
+def test_a_repeated_client_order_id_of_a_done_order_returns_its_final_state() -> None:
+    venue = Venue()
+    original = venue.place(buy(5, 100, client_order_id="c-1"))
+    venue.send(sell(5, 100, account="bob"))
+
+    [state] = venue.send(buy(5, 100, client_order_id="c-1"))
+
+    assert (state.order_id, state.status, state.filled, state.leaves) == (original, OrderStatus.FILLED, 5, 0)
+    assert venue.book().bids == ()
+
+
+def test_a_repeated_client_order_id_of_a_rejected_order_returns_the_rejection() -> None:
+    venue = Venue()
+    venue.send(buy(0, 100, client_order_id="c-1"))
+
+    [state] = venue.send(buy(5, 100, client_order_id="c-1"))
+
+    assert (state.order_id, state.status) == (0, OrderStatus.REJECTED)
+
+
+def test_client_order_ids_are_per_account() -> None:
+    venue = Venue()
+    first = venue.place(buy(5, 100, client_order_id="same"))
+
+    second = venue.place(buy(5, 100, account="bob", client_order_id="same"))
+
+    assert first != second
+    assert venue.book().bids == ((100, 10, 2),)
+
+
+def test_an_order_can_be_looked_up_by_client_order_id_while_open_and_once_done() -> None:
+    venue = Venue()
+    order = venue.place(buy(5, 100, client_order_id="c-1"))
+    open_state = venue.engine.order_by_client_id("alice", "c-1")
+    venue.send(sell(2, 100, account="bob"))
+    venue.send(Cancel(3, "ABC", "alice", order))
+
+    done_state = venue.engine.order_by_client_id("alice", "c-1")
+
+    assert open_state is not None and open_state.status == OrderStatus.NEW
+    assert done_state is not None and (done_state.status, done_state.filled) == (OrderStatus.CANCELLED, 2)
+    assert venue.engine.order_by_client_id("alice", "never") is None
+
+
+def test_a_cancel_by_a_client_order_id_never_used_is_rejected_as_unknown() -> None:
+    venue = Venue()
+
+    events = venue.send(Cancel(1, "ABC", "alice", client_order_id="nope"))
+
+    assert events[0].reason == reasons.UNKNOWN_ORDER

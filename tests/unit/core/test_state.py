@@ -1,0 +1,145 @@
+"""The engine's own checks: validate() finds broken invariants, state_hash(), snapshot() and restore()."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from matcher.core import (
+    Cancel,
+    Halt,
+    InvariantViolation,
+    MatchingEngine,
+    SnapshotError,
+    SymbolParams,
+)
+from matcher.core.snapshot import MAGIC
+from tests.unit.core.venue import SYMBOL, Venue, buy, sell
+
+# These tests reach into the engine's private state on purpose: only a corrupted state shows
+# that validate() can fail.
+
+
+def busy_venue() -> Venue:
+    venue = Venue(SymbolParams(SYMBOL, band_bps=2000, reference_price=100), SymbolParams("XYZ"))
+    venue.place(buy(5, 99, client_order_id="a-1"))
+    venue.place(buy(3, 99, account="bob"))
+    venue.place(buy(2, 98))
+    venue.place(sell(4, 101, account="bob", client_order_id="b-1"))
+    venue.send(sell(6, 99, account="carol", client_order_id="c-1"))
+    venue.place(sell(7, 120, symbol="XYZ"))
+    venue.send(Halt(9, "XYZ"))
+    return venue
+
+
+def test_validate_finds_a_level_total_that_is_not_the_sum_of_its_orders() -> None:
+    engine = busy_venue().engine
+    engine._books[SYMBOL].bids.levels[-99].total += 1
+
+    with pytest.raises(InvariantViolation, match="total"):
+        engine.validate()
+
+
+def test_validate_finds_a_crossed_book() -> None:
+    engine = busy_venue().engine
+    level = engine._books[SYMBOL].asks.levels[101]
+    order = level[0]
+    del engine._books[SYMBOL].asks.levels[101]
+    level.price = order.price = 90
+    engine._books[SYMBOL].asks.levels[90] = level
+    engine._books[SYMBOL].asks.heap.append(90)
+
+    with pytest.raises(InvariantViolation, match="crossed"):
+        engine.validate()
+
+
+def test_validate_finds_an_order_missing_from_the_id_index() -> None:
+    engine = busy_venue().engine
+    engine._orders.pop(next(iter(engine._orders)))
+
+    with pytest.raises(InvariantViolation, match="index"):
+        engine.validate()
+
+
+def test_validate_finds_orders_out_of_time_priority() -> None:
+    engine = busy_venue().engine
+    level = engine._books[SYMBOL].bids.levels[-98]
+    level.append(level[0])  # the same order twice, the second time out of order
+    level.total += level[0].leaves
+
+    with pytest.raises(InvariantViolation, match=r"FIFO|twice"):
+        engine.validate()
+
+
+def test_state_hash_depends_on_the_state_only() -> None:
+    first, second = busy_venue(), busy_venue()
+    assert first.engine.state_hash() == second.engine.state_hash()
+
+    second.send(Cancel(10, SYMBOL, "alice", 2))
+
+    assert first.engine.state_hash() != second.engine.state_hash()
+
+
+def test_restore_of_a_snapshot_gives_the_same_state_and_the_same_answers() -> None:
+    original = busy_venue()
+    copy = Venue(partition=0)
+    copy.engine.restore(original.engine.snapshot())
+    copy.offset = original.offset
+
+    assert copy.engine.state_hash() == original.engine.state_hash()
+    copy.engine.validate()
+    for command in (
+        buy(5, 99, client_order_id="a-1"),  # a repeated client order id
+        sell(10, 98, account="dave", client_order_id="d-1"),
+        Cancel(20, SYMBOL, "bob", 3),
+        buy(1, 150, symbol="XYZ"),  # still halted
+    ):
+        assert copy.send(command) == original.send(command)
+    assert copy.engine.state_hash() == original.engine.state_hash()
+    assert copy.engine.book_depth(SYMBOL) == original.engine.book_depth(SYMBOL)
+    assert copy.engine.symbols() == original.engine.symbols()
+
+
+def test_restore_replaces_everything_the_engine_held() -> None:
+    empty = MatchingEngine(0).snapshot()
+    engine = busy_venue().engine
+
+    engine.restore(empty)
+
+    assert engine.resting_count() == 0 and engine.symbols() == []
+    assert engine.state_hash() == MatchingEngine(0).state_hash()
+
+
+def test_snapshot_is_versioned_and_restore_refuses_anything_else() -> None:
+    data = busy_venue().engine.snapshot()
+    engine = MatchingEngine(0)
+    assert data.startswith(MAGIC)
+
+    other_version = data[: len(MAGIC)] + struct.pack(">H", 99) + data[len(MAGIC) + 2 :]
+    for bad in (b"", b"not a snapshot", data[:-1], data + b"x", other_version):
+        with pytest.raises(SnapshotError):
+            engine.restore(bad)
+
+
+def test_restore_refuses_a_snapshot_of_another_partition() -> None:
+    data = MatchingEngine(2).snapshot()
+
+    with pytest.raises(ValueError, match="partition"):
+        MatchingEngine(0).restore(data)
+
+
+def test_a_rejected_order_with_malformed_fields_and_a_client_order_id_still_snapshots() -> None:
+    venue = Venue()
+    venue.send(buy(1, 100, client_order_id="odd")._replace(side=object(), price=[1], qty=2.5))
+
+    copy = MatchingEngine(0)
+    copy.restore(venue.engine.snapshot())
+
+    state = copy.order_by_client_id("alice", "odd")
+    assert state is not None and (state.side, state.price, state.qty, state.status) == (
+        None,
+        None,
+        0,
+        "REJECTED",
+    )

@@ -1,0 +1,192 @@
+"""From an `orders` record to the records the matcher produces, without Kafka.
+
+The processor is what the matcher, its recovery and `exchange verify` share, so these tests
+are the specification of the matcher's outputs for each kind of command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Message
+
+from matcher.core import SymbolParams, command_id
+from matcher.processor import Processor, Record
+from matcher.wire import EVENT_INDEX_BITS
+from schemas import decode, default_codec, encode
+
+PARTITION = 3
+SYMBOL = "ABC"
+
+
+def _record(offset: int, value: bytes, headers: list[tuple[str, str | bytes | None]]) -> Message:
+    """An `orders` record as the consumer hands it over."""
+    return Message(
+        topic="orders", partition=PARTITION, offset=offset, key=SYMBOL.encode(), value=value, headers=headers
+    )
+
+
+def _origin(request: str, ts: int = 1_000) -> dict[str, Any]:
+    return {"request_id": request, "gateway_id": "gw-1", "reply_partition": 5, "ts_ns": ts}
+
+
+def _new_order(
+    request: str, account: str, cid: str, side: str, qty: int, price: int | None
+) -> dict[str, Any]:
+    return {
+        "origin": _origin(request),
+        "symbol": SYMBOL,
+        "account": account,
+        "client_order_id": cid,
+        "side": side,
+        "order_type": "LIMIT" if price is not None else "MARKET",
+        "time_in_force": "GTC" if price is not None else "IOC",
+        "price": price,
+        "qty": qty,
+        "post_only": False,
+        "self_trade_prevention": "NONE",
+    }
+
+
+class Harness:
+    """A processor for one partition and the decoded records of each step."""
+
+    def __init__(self) -> None:
+        self.processor = Processor(PARTITION, 4, default_codec(), [SymbolParams(SYMBOL)])
+        self.offset = 0
+
+    def send(self, schema: str, record: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+        value, headers = encode(schema, record)
+        step = self.processor.step(_record(self.offset, value, headers))
+        self.offset += 1
+        return {r.role: _decoded(r) for r in step.records}
+
+
+def _decoded(record: Record) -> tuple[str, dict[str, Any]]:
+    return decode(record.value, record.headers)
+
+
+def test_a_resting_order_is_acknowledged_to_its_gateway_and_reported_as_accepted() -> None:
+    venue = Harness()
+
+    out = venue.send("NewOrder", _new_order("r1", "alice", "a-1", "BUY", 5, 100))
+
+    _, reply = out["replies"]
+    assert (reply["result"], reply["request_id"], reply["partition"], reply["command_offset"]) == (
+        "ACCEPTED", "r1", PARTITION, 0,
+    )  # fmt: skip
+    [order] = reply["orders"]
+    assert (order["order_id"], order["status"], order["remaining"]) == (command_id(PARTITION, 0), "NEW", 5)
+    _, report = out["executions"]
+    assert [name for name, _ in report["events"]] == ["exchange.OrderAccepted"]
+    _, update = out["book"]
+    [(name, level)] = update["events"]
+    assert name == "exchange.LevelChange"
+    assert (level["side"], level["price"], level["qty"], level["order_count"]) == ("BUY", 100, 5, 1)
+
+
+def test_a_cross_reports_both_sides_and_a_public_trade_with_the_fills_event_id() -> None:
+    venue = Harness()
+    venue.send("NewOrder", _new_order("r1", "alice", "a-1", "SELL", 5, 100))
+
+    out = venue.send("NewOrder", _new_order("r2", "bob", "b-1", "BUY", 3, 101))
+
+    _, reply = out["replies"]
+    [fill] = reply["fills"]
+    assert (fill["qty"], fill["price"], fill["liquidity"]) == (3, 100, "TAKER")
+    assert fill["counterparty_order_id"] == command_id(PARTITION, 0)
+    assert reply["orders"][0]["status"] == "FILLED"
+    _, report = out["executions"]
+    filled = [e for name, e in report["events"] if name == "exchange.OrderFilled"]
+    assert [(e["taker_account"], e["maker_account"], e["maker_leaves"]) for e in filled] == [
+        ("bob", "alice", 2)
+    ]
+    trades = [e for name, e in out["book"][1]["events"] if name == "exchange.Trade"]
+    assert [t["trade_id"] for t in trades] == [fill["event_id"]]
+    assert fill["event_id"] >> EVENT_INDEX_BITS == 1  # the offset of the command that traded
+
+
+def test_a_rejected_order_is_answered_with_its_reason_and_changes_no_book() -> None:
+    venue = Harness()
+
+    out = venue.send("NewOrder", _new_order("r1", "alice", "a-1", "BUY", 0, 100))
+
+    _, reply = out["replies"]
+    assert (reply["result"], reply["reason"]) == ("REJECTED", "INVALID_QUANTITY")
+    assert "book" not in out
+
+
+def test_a_cancel_by_client_order_id_answers_with_the_cancelled_order() -> None:
+    venue = Harness()
+    venue.send("NewOrder", _new_order("r1", "alice", "a-1", "BUY", 5, 100))
+    cancel = {
+        "origin": _origin("r2"),
+        "symbol": SYMBOL,
+        "account": "alice",
+        "order_id": None,
+        "client_order_id": "a-1",
+    }
+
+    out = venue.send("CancelOrder", cancel)
+
+    _, reply = out["replies"]
+    assert reply["result"] == "ACCEPTED"
+    assert [(o["client_order_id"], o["status"]) for o in reply["orders"]] == [("a-1", "CANCELLED")]
+    names = [name for name, _ in out["executions"][1]["events"]]
+    assert names == ["exchange.OrderCancelled"]
+
+
+def test_an_undecodable_record_becomes_a_dead_letter_and_nothing_else() -> None:
+    venue = Harness()
+    record = _record(7, b"\xff\xfe", [("schema", b"NewOrder"), ("schema-version", b"1")])
+
+    step = venue.processor.step(record)
+
+    [dead] = step.records
+    assert dead.role == "orders_dlq"
+    _, letter = decode(dead.value, dead.headers)
+    assert (letter["source_offset"], letter["value"], letter["reason"]) == (7, b"\xff\xfe", "UNDECODABLE")
+
+
+def test_a_book_snapshot_request_publishes_the_whole_book() -> None:
+    venue = Harness()
+    venue.send("NewOrder", _new_order("r1", "alice", "a-1", "BUY", 5, 100))
+    venue.send("NewOrder", _new_order("r2", "alice", "a-2", "SELL", 4, 105))
+
+    out = venue.send("RequestBookSnapshot", {"origin": _origin("r3"), "symbol": SYMBOL})
+
+    _, snapshot = out["book_snapshots"]
+    assert [(lvl["price"], lvl["qty"]) for lvl in snapshot["bids"]] == [(100, 5)]
+    assert [(lvl["price"], lvl["qty"]) for lvl in snapshot["asks"]] == [(105, 4)]
+    assert snapshot["seq"] == 2
+
+
+def test_an_added_symbol_for_another_partition_is_refused() -> None:
+    venue = Harness()
+    params = {
+        "partition": 0,
+        "tick_size": "0.01",
+        "lot_size": "1",
+        "min_qty": "1",
+        "max_qty": "100",
+        "reference_price": "10.00",
+        "band_percent": "10",
+        "status": "trading",
+    }
+
+    out = venue.send("AddSymbol", {"origin": _origin("r1"), "symbol": "XYZ", "params": params})
+
+    assert (out["replies"][1]["result"], out["replies"][1]["reason"]) == ("REJECTED", "NOT_THIS_PARTITION")
+
+
+def test_replaying_the_same_records_gives_the_same_bytes() -> None:
+    first, second = Harness(), Harness()
+    commands = [
+        ("NewOrder", _new_order("r1", "alice", "a-1", "SELL", 5, 100)),
+        ("NewOrder", _new_order("r2", "bob", "b-1", "BUY", 7, 101)),
+        ("NewOrder", _new_order("r3", "carol", "c-1", "SELL", 2, None)),
+    ]
+
+    outputs = [[first.send(s, r), second.send(s, r)] for s, r in commands]
+
+    assert all(a == b for a, b in outputs)
