@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from confluent_kafka import OFFSET_END, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from bench.wireflow import FlowRow, WireCommand, flow_registry_yaml, read_flow, wire_command
 from matcher.processor import record_offset
-from matcher.service import Matcher, MatcherSettings, group_id
+from matcher.service import CONSUMER_CONFIG, PRODUCER_CONFIG, Matcher, MatcherSettings, group_id, next_batch
 from runtime.broker import free_port, kafka_cluster
 from runtime.errors import UserError
 from runtime.kafka import (
@@ -57,7 +57,7 @@ from runtime.kafka import (
 from runtime.logs import configure_logging
 from runtime.settings import Settings, load_settings
 from runtime.shutdown import Shutdown
-from runtime.topics import STATE_SNAPSHOT_MAX_BYTES, TopicNames, TopicSpec, ensure_topics, topic_specs
+from runtime.topics import TopicNames, TopicSpec, ensure_topics, topic_specs
 from schemas import default_codec
 
 log = logging.getLogger("bench.pipeline")
@@ -69,15 +69,6 @@ SAMPLE_S = 0.005
 # Guards against a hang only (a dead broker): a 200k flow takes seconds.
 GUARD_S = 600.0
 POLL_S = 0.1
-# The clients of the pass-through loop are configured like the matcher's own (matcher/service.py),
-# so the two loops differ only in what happens between consume and produce.
-MATCHER_PRODUCER_CONFIG = {
-    "linger.ms": 2,
-    "compression.type": "lz4",
-    "message.max.bytes": STATE_SNAPSHOT_MAX_BYTES,
-    "transaction.timeout.ms": 20_000,
-}
-MATCHER_CONSUMER_CONFIG = {"fetch.wait.max.ms": 5, "enable.partition.eof": True}
 # A gateway's producer for the preload (untimed: batched) and for the paced phase (sent at once).
 PRELOAD_PRODUCER_CONFIG = {"linger.ms": 20, "compression.type": "lz4"}
 PACED_PRODUCER_CONFIG = {"linger.ms": 0}
@@ -189,20 +180,6 @@ class Throughput(NamedTuple):
         return self.commands / self.seconds if self.seconds > 0 else 0.0
 
 
-def next_batch(consumer: CommittedConsumer, topic: str, limit: int, max_ms: int) -> list[Message]:
-    """Up to ``limit`` records, waiting at most ``max_ms`` once the first came (the matcher's batching)."""
-    batch = consumer.consume(limit, POLL_S)
-    if not batch:
-        return batch
-    deadline = time.monotonic() + max_ms / 1000
-    while len(batch) < limit and not consumer.at_end(topic, PARTITION):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        batch += consumer.consume(limit - len(batch), left)
-    return batch
-
-
 def passthrough(
     cluster: BenchCluster, end: int, settings: MatcherSettings, name: str, output: str | None = None
 ) -> Throughput:
@@ -215,10 +192,10 @@ def passthrough(
         cluster.bootstrap,
         group_id=cluster.group(name),
         client_id=f"bench-{name}",
-        config=MATCHER_CONSUMER_CONFIG,
+        config=CONSUMER_CONFIG,
     )
     producer = TransactionalProducer(
-        cluster.bootstrap, transactional_id=cluster.prefix + name, config=MATCHER_PRODUCER_CONFIG
+        cluster.bootstrap, transactional_id=cluster.prefix + name, config=PRODUCER_CONFIG
     )
     try:
         producer.init()
@@ -230,6 +207,7 @@ def passthrough(
             batch = next_batch(
                 consumer,
                 cluster.topics.orders,
+                PARTITION,
                 settings.matcher_batch_max_commands,
                 settings.matcher_batch_max_ms,
             )

@@ -51,6 +51,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.pipeline import PARTITION, BenchCluster, bench_cluster, positive_int, produce_commands
 from bench.wireflow import FlowRow, wire_command
 from matcher.core import MatchingEngine
+from matcher.recovery import state_snapshot_record
 from matcher.service import group_id
 from matcher.wire import core_params, decode_command
 from runtime.broker import free_port, log_excerpt
@@ -143,13 +144,7 @@ def build_snapshot(registry_file: Path, resting: int) -> Snapshot:
     encoded = time.perf_counter()
     del engine
     restore_s = _restore_seconds(state)
-    record = {
-        "partition": PARTITION,
-        "orders_offset": resting,
-        "ts_ns": ts,
-        "format_version": 1,
-        "state": state,
-    }
+    record = state_snapshot_record(PARTITION, resting, ts, state)
     value, headers = default_codec().encode("StateSnapshot", record, checked=False)
     return Snapshot(len(state), value, headers, encoded - built, restore_s)
 

@@ -18,6 +18,7 @@ import argparse
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import Message, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -26,7 +27,7 @@ from pydantic import Field
 from matcher.core import Fill, SymbolParams
 from matcher.metrics import MatcherMetrics
 from matcher.processor import Processor, Record, Step, record_offset
-from matcher.recovery import RecoveryError, latest_snapshot, replay_orders
+from matcher.recovery import RecoveryError, latest_snapshot, replay_orders, state_snapshot_record
 from matcher.wire import core_params
 from runtime.errors import UserError
 from runtime.health import Health, serve_ops
@@ -66,6 +67,42 @@ class MatcherSettings(Settings):
     matcher_fault_abort_one_in: int = Field(
         default=0, ge=0, description="fault injection: abort every Nth transaction (0 = never)"
     )
+
+
+# The matcher's Kafka clients (the pipeline benchmark's pass-through loop uses the same).
+PRODUCER_CONFIG: dict[str, Any] = {
+    "linger.ms": 2,
+    "compression.type": "lz4",
+    "message.max.bytes": STATE_SNAPSHOT_MAX_BYTES,
+    # A dead instance's open transaction blocks read_committed readers until it times out or
+    # a new instance fences it; batches take milliseconds, snapshots seconds.
+    "transaction.timeout.ms": 20_000,
+}
+CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 5, "enable.partition.eof": True}
+
+
+def next_batch(
+    consumer: CommittedConsumer, topic: str, partition: int, limit: int, max_ms: int
+) -> list[Message]:
+    """Up to ``limit`` records; once the first has come, wait at most ``max_ms`` for more.
+
+    The first record is polled for, not consumed in bulk: a bulk consume waits its whole timeout
+    unless ``limit`` records arrive, which would add that timeout to every command's latency.
+    """
+    first = consumer.poll(IDLE_POLL_S)
+    if first is None:
+        return []
+    batch = [first, *consumer.consume(limit - 1, 0)]
+    deadline = time.monotonic() + max_ms / 1000
+    while len(batch) < limit and not consumer.at_end(topic, partition):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        message = consumer.poll(left)
+        if message is not None:
+            batch.append(message)
+            batch += consumer.consume(limit - len(batch), 0)
+    return batch
 
 
 class InjectedAbort(Exception):
@@ -113,20 +150,13 @@ class Matcher:
         self.producer = TransactionalProducer(
             bootstrap,
             transactional_id=transactional_id(settings.topic_prefix, partition),
-            config={
-                "linger.ms": 2,
-                "compression.type": "lz4",
-                "message.max.bytes": STATE_SNAPSHOT_MAX_BYTES,
-                # A dead instance's open transaction blocks read_committed readers until it times
-                # out or a new instance fences it; batches take milliseconds, snapshots seconds.
-                "transaction.timeout.ms": 20_000,
-            },
+            config=PRODUCER_CONFIG,
         )
         self.consumer = CommittedConsumer(
             bootstrap,
             group_id=group_id(settings.topic_prefix, partition),
             client_id=f"matcher-{partition}",
-            config={"fetch.wait.max.ms": 5, "enable.partition.eof": True},
+            config=CONSUMER_CONFIG,
         )
         self.bootstrap = bootstrap
         self.processor = self._fresh_processor()
@@ -241,18 +271,14 @@ class Matcher:
     # --- the batch loop --------------------------------------------------------------------------
 
     def _next_batch(self) -> list[Message]:
-        """Up to the batch size of commands; waits at most the batch time once the first has come."""
-        limit = self.settings.matcher_batch_max_commands
-        batch = self.consumer.consume(limit, IDLE_POLL_S)
-        if not batch:
-            return batch
-        deadline = time.monotonic() + self.settings.matcher_batch_max_ms / 1000
-        while len(batch) < limit and not self.consumer.at_end(self.topics.orders, self.partition):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            batch += self.consumer.consume(limit - len(batch), left)
-        return batch
+        settings = self.settings
+        return next_batch(
+            self.consumer,
+            self.topics.orders,
+            self.partition,
+            settings.matcher_batch_max_commands,
+            settings.matcher_batch_max_ms,
+        )
 
     def commit_batch(self, batch: list[Message]) -> None:
         """Apply ``batch`` and commit its outputs and its offset in one transaction."""
@@ -309,22 +335,26 @@ class Matcher:
         every_n = self.settings.matcher_snapshot_every_commands
         every_s = self.settings.matcher_snapshot_every_s
         if self.since_snapshot >= every_n or (self.since_snapshot and now - self.last_snapshot_at >= every_s):
-            records.append(self._state_snapshot())
+            snapshot = self._state_snapshot()
+            if snapshot is not None:
+                records.append(snapshot)
             self.since_snapshot = 0
             self.last_snapshot_at = now
         return records
 
-    def _state_snapshot(self) -> Record:
+    def _state_snapshot(self) -> Record | None:
+        """This state as a StateSnapshot record, or None (and an error logged) if it is too large to write."""
         state = self.processor.engine.snapshot()
-        self.metrics.snapshot_bytes.set(len(state))
-        record = {
-            "partition": self.partition,
-            "orders_offset": self.next_offset,
-            "ts_ns": self.last_ts,
-            "format_version": 1,
-            "state": state,
-        }
-        value, headers = self.codec.encode("StateSnapshot", record)
+        record = state_snapshot_record(self.partition, self.next_offset, self.last_ts, state)
+        value, headers = self.codec.encode("StateSnapshot", record, checked=False)
+        self.metrics.snapshot_bytes.set(len(value))
+        if len(value) > STATE_SNAPSHOT_MAX_BYTES:
+            # Writing it would fail the transaction again after every restart. Without it recovery
+            # replays further back, which is slower but correct.
+            log.error(
+                "state snapshot too large; skipped", extra={"bytes": len(value), "raw_bytes": len(state)}
+            )
+            return None
         return Record("state_snapshots", self.partition, str(self.partition).encode(), value, headers)
 
     def _inject_abort(self) -> bool:

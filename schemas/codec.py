@@ -285,6 +285,23 @@ def _union_check(
 
 def _schema_headers(headers: Headers) -> tuple[str, int]:
     """The schema name and version a record's headers declare."""
+    if isinstance(headers, list):
+        # Records of one producer carry the same few header lists: remember what they said.
+        key = tuple(headers)
+        known = _KNOWN_HEADERS.get(key)
+        if known is None:
+            known = _parse_schema_headers(headers)
+            if len(_KNOWN_HEADERS) < _KNOWN_HEADERS_MAX:
+                _KNOWN_HEADERS[key] = known
+        return known
+    return _parse_schema_headers(headers)
+
+
+_KNOWN_HEADERS: dict[tuple[tuple[str, HeaderValue], ...], tuple[str, int]] = {}
+_KNOWN_HEADERS_MAX = 1024
+
+
+def _parse_schema_headers(headers: Headers) -> tuple[str, int]:
     found: dict[str, HeaderValue] = {}
     items = headers.items() if isinstance(headers, Mapping) else headers or ()
     for key, value in items:
