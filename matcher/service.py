@@ -15,6 +15,7 @@ newer instance included) ends the process with a non-zero code for its superviso
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import time
 from collections.abc import Iterable
@@ -105,6 +106,18 @@ def next_batch(
     return batch
 
 
+# The batch loop allocates many short-lived dicts and tuples: collecting the youngest
+# generation every 700 allocations (the default) costs about a fifth of the throughput.
+GC_THRESHOLDS = (20_000, 20, 100)
+
+
+def _tune_gc() -> None:
+    """Collect less often, and never scan the recovered state again (it lives as long as the process)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class InjectedAbort(Exception):
     """A transaction aborted on purpose by the fault-injection setting."""
 
@@ -182,6 +195,7 @@ class Matcher:
             self.producer.init()  # fences older instances; their open transaction is aborted
             self.recover()
             self.health.ready()
+            _tune_gc()
             while not self.shutdown.requested:
                 self.run_once()
             log.info("stopped", extra={"partition": self.partition, "signal": self.shutdown.signal_name})
