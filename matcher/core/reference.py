@@ -490,6 +490,12 @@ class ReferenceEngine:
             )
         )
 
+    def _cancel_resting(self, order: _Order, ts: int, reason: str, events: list[Event]) -> None:
+        """Cancel all that is left of a resting order and take it off the book."""
+        symbol, order_id, account, cid = order.symbol, order.order_id, order.account, order.client_order_id
+        events.append(OrderCancelled.of(ts, symbol, order_id, account, cid, order.leaves, 0, reason))
+        self._unlink(order, OrderStatus.CANCELLED, ts, events)
+
     def _unlink(self, order: _Order, status: OrderStatus | None, ts: int, events: list[Event]) -> None:
         """Take a resting order off the book, emit its level; `status`: how it ended (None: it comes back)."""
         self.resting[order.symbol].remove(order)
@@ -525,19 +531,8 @@ class ReferenceEngine:
             found = reasons.ORDER_NOT_OPEN
         if isinstance(found, str):
             return [Rejected.of(c.ts, c.symbol, c.account, c.order_id, c.client_order_id, "Cancel", found)]
-        events: list[Event] = [
-            OrderCancelled.of(
-                c.ts,
-                c.symbol,
-                found.order_id,
-                found.account,
-                found.client_order_id,
-                found.leaves,
-                0,
-                reasons.USER_REQUESTED,
-            )
-        ]
-        self._unlink(found, OrderStatus.CANCELLED, c.ts, events)
+        events: list[Event] = []
+        self._cancel_resting(found, c.ts, reasons.USER_REQUESTED, events)
         return events
 
     def _amend(self, c: Amend, offset: int) -> list[Event]:
@@ -559,19 +554,8 @@ class ReferenceEngine:
         if type(qty) is not int or qty <= 0:
             return reject(reasons.INVALID_QUANTITY)
         if qty <= order.filled:
-            events: list[Event] = [
-                OrderCancelled.of(
-                    c.ts,
-                    c.symbol,
-                    order.order_id,
-                    order.account,
-                    order.client_order_id,
-                    order.leaves,
-                    0,
-                    reasons.AMENDED_BELOW_FILLED,
-                )
-            ]
-            self._unlink(order, OrderStatus.CANCELLED, c.ts, events)
+            events: list[Event] = []
+            self._cancel_resting(order, c.ts, reasons.AMENDED_BELOW_FILLED, events)
             return events
         problem = self._qty_problem(sym, qty)
         if problem is None and price != order.price:
@@ -639,19 +623,7 @@ class ReferenceEngine:
         for order in sorted(
             (o for o in self.resting[c.symbol] if o.account == c.account), key=lambda o: o.order_id
         ):
-            events.append(
-                OrderCancelled.of(
-                    c.ts,
-                    c.symbol,
-                    order.order_id,
-                    order.account,
-                    order.client_order_id,
-                    order.leaves,
-                    0,
-                    reasons.CANCEL_ALL,
-                )
-            )
-            self._unlink(order, OrderStatus.CANCELLED, c.ts, events)
+            self._cancel_resting(order, c.ts, reasons.CANCEL_ALL, events)
         return events
 
     def _set_halted(self, c: Halt | Resume, halted: bool) -> list[Event]:
