@@ -204,6 +204,11 @@ class Matcher:
             self.health.dead("fenced" if exc.fenced else "fatal kafka error")
             log.error("fatal kafka error; exiting: %s", exc, extra={"fenced": exc.fenced})
             return EXIT_FATAL
+        except RecoveryError as exc:
+            # Restarting would meet the same state: say what is wrong in one line and stop.
+            self.health.dead("recovery failed")
+            log.error("recovery failed; exiting: %s", exc)
+            return EXIT_FATAL
         finally:
             self.consumer.close()
             ops.stop()
