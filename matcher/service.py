@@ -19,6 +19,8 @@ import gc
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message, TopicPartition
@@ -50,6 +52,8 @@ log = logging.getLogger("matcher")
 
 EXIT_FATAL = 3
 IDLE_POLL_S = 0.1
+# While a commit is in flight and commands wait for the next one: how often to look whether it is done.
+COMMITTING_POLL_S = 0.001
 GAUGE_EVERY_S = 1.0
 
 
@@ -83,14 +87,20 @@ CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 5, "enable.partition.eof
 
 
 def next_batch(
-    consumer: CommittedConsumer, topic: str, partition: int, limit: int, max_ms: int
+    consumer: CommittedConsumer,
+    topic: str,
+    partition: int,
+    limit: int,
+    max_ms: int,
+    *,
+    wait_s: float = IDLE_POLL_S,
 ) -> list[Message]:
-    """Up to ``limit`` records; once the first has come, wait at most ``max_ms`` for more.
+    """Up to ``limit`` records: the first waited for ``wait_s`` at most, then more for ``max_ms``.
 
     The first record is polled for, not consumed in bulk: a bulk consume waits its whole timeout
     unless ``limit`` records arrive, which would add that timeout to every command's latency.
     """
-    first = consumer.poll(IDLE_POLL_S)
+    first = consumer.poll(wait_s)
     if first is None:
         return []
     batch = [first, *consumer.consume(limit - 1, 0)]
@@ -116,6 +126,16 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@dataclass
+class OpenBatch:
+    """Commands applied to the engine whose records wait for the transaction that will carry them."""
+
+    records: list[Record] = field(default_factory=list)
+    commands: int = 0
+    end: int = 0  # the offset after the last command: what the transaction commits
+    started: float = 0.0  # monotonic time its first command was applied
 
 
 class InjectedAbort(Exception):
@@ -179,6 +199,10 @@ class Matcher:
         self.last_snapshot_at = time.monotonic()
         self.last_book_snapshot_at = time.monotonic()
         self.touched: set[str] = set()
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{partition}")
+        self._committing: Future[None] | None = None
+        self._committing_batch: OpenBatch | None = None
+        self._open = OpenBatch()
         self.last_ts = 0
         self._gauges_at = 0.0
 
@@ -198,6 +222,7 @@ class Matcher:
             _tune_gc()
             while not self.shutdown.requested:
                 self.run_once()
+            self._settle_before_stopping()
             log.info("stopped", extra={"partition": self.partition, "signal": self.shutdown.signal_name})
             return 0
         except FatalKafkaError as exc:
@@ -210,21 +235,44 @@ class Matcher:
             log.error("recovery failed; exiting: %s", exc)
             return EXIT_FATAL
         finally:
+            self._committer.shutdown(wait=True)
             self.consumer.close()
             ops.stop()
 
     def run_once(self) -> None:
-        """One batch: commit it, or on an abort recover the last committed state."""
-        batch = self._next_batch()
-        if batch:
-            try:
-                self.commit_batch(batch)
-            except (TransactionAborted, InjectedAbort) as exc:
-                self.metrics.aborts.inc()
-                log.warning("transaction aborted; recovering", extra={"reason": str(exc)})
-                self.health.not_ready("recovering after an aborted transaction")
-                self.recover()
-                self.health.ready()
+        """Apply what has arrived, and commit it as soon as the previous transaction has committed.
+
+        A commit is milliseconds of waiting on the broker. It runs in a thread of its own while
+        this one goes on applying commands, which the next transaction then carries; so under
+        load a batch's commit costs no matching time, and when little arrives a command waits
+        for at most the commit in flight before its own. Transactions still follow each other,
+        and the engine may run ahead of what is committed: an abort rebuilds it from the
+        committed state anyway.
+        """
+        limit = self.settings.matcher_batch_max_commands
+        try:
+            if self._committing is not None and not self._open.commands:
+                self.settle()  # nothing to do meanwhile
+            batch = next_batch(
+                self.consumer,
+                self.topics.orders,
+                self.partition,
+                limit - self._open.commands,
+                self.settings.matcher_batch_max_ms,
+                wait_s=COMMITTING_POLL_S if self._committing is not None else IDLE_POLL_S,
+            )
+            if batch:
+                self.apply(batch)
+            if self._committing is not None and (self._committing.done() or self._open.commands >= limit):
+                self.settle()
+            if self._committing is None and self._open.commands:
+                self.start_commit()
+        except (TransactionAborted, InjectedAbort) as exc:
+            self.metrics.aborts.inc()
+            log.warning("transaction aborted; recovering", extra={"reason": str(exc)})
+            self.health.not_ready("recovering after an aborted transaction")
+            self.recover()
+            self.health.ready()
         self._update_gauges()
 
     # --- recovery --------------------------------------------------------------------------------
@@ -254,6 +302,7 @@ class Matcher:
         self.next_offset = end
         self.since_snapshot = replayed
         self.touched.clear()
+        self._open = OpenBatch()
         seconds = time.monotonic() - started
         self.metrics.recovery_seconds.set(seconds)
         self.metrics.replayed_commands.set(replayed)
@@ -289,42 +338,63 @@ class Matcher:
 
     # --- the batch loop --------------------------------------------------------------------------
 
-    def _next_batch(self) -> list[Message]:
-        settings = self.settings
-        return next_batch(
-            self.consumer,
-            self.topics.orders,
-            self.partition,
-            settings.matcher_batch_max_commands,
-            settings.matcher_batch_max_ms,
-        )
+    def _settle_before_stopping(self) -> None:
+        try:
+            if self._open.commands:
+                self.settle()
+                self.start_commit()
+            self.settle()
+        except (TransactionAborted, InjectedAbort) as exc:  # nothing is lost: the next instance replays
+            log.warning("the last transaction aborted while stopping", extra={"reason": str(exc)})
 
-    def commit_batch(self, batch: list[Message]) -> None:
-        """Apply ``batch`` and commit its outputs and its offset in one transaction."""
-        started = time.monotonic()
-        self.producer.begin()
+    def apply(self, batch: list[Message]) -> None:
+        """Apply ``batch`` to the engine; its records join the open batch."""
+        open_batch = self._open
+        if not open_batch.commands:
+            open_batch.started = time.monotonic()
+        records = open_batch.records
         for message in batch:
             step = self.processor.step(message)
-            self._produce(step.records)
+            records += step.records
             self._count(step)
-            self.next_offset = record_offset(message) + 1
+        open_batch.commands += len(batch)
+        open_batch.end = record_offset(batch[-1]) + 1
         self.since_snapshot += len(batch)
-        self._produce(self._due_snapshots())
+
+    def start_commit(self) -> None:
+        """Begin a transaction with the open batch's records, the snapshots due and its input offset;
+        commit it in the background."""
+        batch, self._open = self._open, OpenBatch()
+        self.producer.begin()
+        self._produce(batch.records)
+        self._produce(self._due_snapshots(batch.end))
         self.transactions += 1
         if self._inject_abort():
             # Written to the log first, then aborted: the records exist but must never be read.
             self.producer.flush()
             self.producer.abort()
             raise InjectedAbort(f"fault injection: transaction {self.transactions} aborted")
-        self.producer.commit(self.consumer)
-        self.metrics.batch_commands.observe(len(batch))
-        self.metrics.transaction_seconds.observe(time.monotonic() - started)
-        self.metrics.committed_offset.set(self.next_offset)
+        offsets = [TopicPartition(self.topics.orders, self.partition, batch.end)]
+        self._committing = self._committer.submit(self.producer.commit, self.consumer, offsets)
+        self._committing_batch = batch
+
+    def settle(self) -> None:
+        """Wait for the transaction being committed, if any; raises what its commit raised."""
+        committing, batch = self._committing, self._committing_batch
+        if committing is None or batch is None:
+            return
+        self._committing = self._committing_batch = None
+        committing.result()
+        self.next_offset = batch.end
+        self.metrics.batch_commands.observe(batch.commands)
+        self.metrics.transaction_seconds.observe(time.monotonic() - batch.started)
+        self.metrics.committed_offset.set(batch.end)
 
     def _produce(self, records: Iterable[Record]) -> None:
+        produce, topics = self.producer.produce, self.topics
         for record in records:
-            self.producer.produce(
-                getattr(self.topics, record.role),
+            produce(
+                getattr(topics, record.role),
                 record.value,
                 key=record.key,
                 partition=record.partition,
@@ -343,7 +413,7 @@ class Matcher:
         if step.ts_ns is not None:
             self.last_ts = step.ts_ns
 
-    def _due_snapshots(self) -> list[Record]:
+    def _due_snapshots(self, end: int) -> list[Record]:
         """The state snapshot and book snapshots this transaction should carry, if any are due."""
         records: list[Record] = []
         now = time.monotonic()
@@ -354,17 +424,18 @@ class Matcher:
         every_n = self.settings.matcher_snapshot_every_commands
         every_s = self.settings.matcher_snapshot_every_s
         if self.since_snapshot >= every_n or (self.since_snapshot and now - self.last_snapshot_at >= every_s):
-            snapshot = self._state_snapshot()
+            snapshot = self._state_snapshot(end)
             if snapshot is not None:
                 records.append(snapshot)
             self.since_snapshot = 0
             self.last_snapshot_at = now
         return records
 
-    def _state_snapshot(self) -> Record | None:
-        """This state as a StateSnapshot record, or None (and an error logged) if it is too large to write."""
+    def _state_snapshot(self, end: int) -> Record | None:
+        """The state after offset ``end`` - 1 as a StateSnapshot record, or None (and an error logged)
+        if it is too large to write."""
         state = self.processor.engine.snapshot()
-        record = state_snapshot_record(self.partition, self.next_offset, self.last_ts, state)
+        record = state_snapshot_record(self.partition, end, self.last_ts, state)
         value, headers = self.codec.encode("StateSnapshot", record, checked=False)
         self.metrics.snapshot_bytes.set(len(value))
         if len(value) > STATE_SNAPSHOT_MAX_BYTES:

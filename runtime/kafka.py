@@ -373,18 +373,25 @@ class TransactionalProducer(_RecordWriter):
     def _produce_failed(self, error: KafkaError) -> NoReturn:
         self._handle("produce", error)
 
-    def send_offsets(self, consumed: CommittedConsumer) -> None:
-        """Make ``consumed``'s current position part of the open transaction (committed with it)."""
-        positions, group = consumed.position(), consumed.group_metadata()
+    def send_offsets(
+        self, consumed: CommittedConsumer, offsets: Sequence[TopicPartition] | None = None
+    ) -> None:
+        """Make ``offsets`` (default: ``consumed``'s current position) part of the open transaction."""
+        positions, group = list(offsets or consumed.position()), consumed.group_metadata()
         self._call(
             "send_offsets_to_transaction",
             lambda timeout: self._producer.send_offsets_to_transaction(positions, group, timeout),
         )
 
-    def commit(self, consumed: CommittedConsumer | None = None) -> None:
-        """Commit the transaction, with ``consumed``'s current position as its committed offsets."""
+    def commit(
+        self, consumed: CommittedConsumer | None = None, offsets: Sequence[TopicPartition] | None = None
+    ) -> None:
+        """Commit the transaction, with ``offsets`` of ``consumed``'s group (default: its position).
+
+        A consumer that has read on past the transaction's input names the input's end in ``offsets``.
+        """
         if consumed is not None:
-            self.send_offsets(consumed)
+            self.send_offsets(consumed, offsets)
         self._call("commit_transaction", self._producer.commit_transaction)
 
     def abort(self) -> None:

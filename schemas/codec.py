@@ -31,13 +31,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
 from runtime.errors import UserError
+from schemas.compiled import Reader, Unsupported, Writer, compile_reader, compile_writer
 
 SCHEMA_DIR = Path(__file__).parent
 SHARED_TYPES_FILE = "common.avsc"
@@ -45,6 +46,7 @@ RELEASED_FILE = "released.json"
 SCHEMA_HEADER = "schema"
 VERSION_HEADER = "schema-version"
 
+_T = TypeVar("_T")
 HeaderValue = bytes | str | None
 Headers = Sequence[tuple[str, HeaderValue]] | Mapping[str, HeaderValue] | None
 
@@ -80,6 +82,8 @@ class _Record:
     headers: tuple[tuple[str, bytes], ...]
     check_scalars: Callable[[Any], None]
     older_writers: Mapping[int, dict[str, Any]]  # version -> parsed writer schema
+    write: Writer | None  # the compiled writer of the current version (None: fastavro's only)
+    read: Reader | None  # the compiled reader of the current version (None: fastavro's only)
 
 
 class Codec:
@@ -104,6 +108,8 @@ class Codec:
                     for v, form in versions.items()
                     if v < version
                 },
+                write=_compiled(compile_writer, schema),
+                read=_compiled(compile_reader, schema),
             )
 
     @property
@@ -124,11 +130,17 @@ class Codec:
     ) -> tuple[bytes, list[tuple[str, bytes]]]:
         """The value bytes of ``record`` and the headers naming its schema and version.
 
-        ``checked=False`` skips the exact-integer check of every number, for records whose numbers
-        are integers by construction (the matcher's outputs, built from the core's ticks and lots);
-        it roughly halves the cost of encoding on the matcher's hot path.
+        ``checked=False`` is for records our own code builds (the matcher's outputs, whose numbers
+        are the core's ticks and lots): it skips the exact-integer check of every number and writes
+        with the schema's compiled writer (``schemas.writer``), which gives the same bytes as
+        fastavro's in about half the time but does not validate what it writes.
         """
         spec = self._record(name, EncodeError)
+        if not checked and spec.write is not None:
+            try:
+                return spec.write(record), list(spec.headers)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise EncodeError("INVALID_RECORD", f"{name} v{spec.version}: {_one_line(exc)}") from exc
         buffer = io.BytesIO()
         try:
             if checked:
@@ -155,6 +167,8 @@ class Codec:
             )
         if value is None:
             raise DecodeError("UNDECODABLE", f"{name} v{version}: the value is empty (a tombstone)")
+        if reader is None and spec.read is not None:
+            return name, _read_compiled(name, version, bytes(value), spec.read)
         return name, _read(name, version, bytes(value), writer, reader)
 
     def _record(self, name: str, error: type[CodecError]) -> _Record:
@@ -164,6 +178,31 @@ class Codec:
             raise error(
                 "UNKNOWN_SCHEMA", f"unknown schema {name!r} (known: {', '.join(self.names)})"
             ) from None
+
+
+def _compiled(
+    compiler: Callable[[dict[str, Any], Mapping[str, Any]], _T], schema: dict[str, Any]
+) -> _T | None:
+    try:
+        return compiler(schema, schema["__named_schemas"])
+    except Unsupported:
+        return None  # fastavro handles this one
+
+
+def _read_compiled(name: str, version: int, value: bytes, read: Reader) -> dict[str, Any]:
+    try:
+        record, end = read(value)
+    except (IndexError, EOFError, KeyError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise DecodeError(
+            "UNDECODABLE", f"{name} v{version}: cannot decode {len(value)} bytes: {_one_line(exc)}"
+        ) from None
+    _refuse_left_over(name, version, len(value) - end)
+    return record
+
+
+def _refuse_left_over(name: str, version: int, extra: int) -> None:
+    if extra:
+        raise DecodeError("UNDECODABLE", f"{name} v{version}: {extra} bytes left over after the record")
 
 
 def _read(name: str, version: int, value: bytes, writer: Any, reader: Any) -> dict[str, Any]:
@@ -177,9 +216,7 @@ def _read(name: str, version: int, value: bytes, writer: Any, reader: Any) -> di
         raise DecodeError(
             reason, f"{name} v{version}: cannot decode {len(value)} bytes: {_one_line(exc)}"
         ) from None
-    if stream.tell() != len(value):
-        extra = len(value) - stream.tell()
-        raise DecodeError("UNDECODABLE", f"{name} v{version}: {extra} bytes left over after the record")
+    _refuse_left_over(name, version, len(value) - stream.tell())
     return cast(dict[str, Any], record)
 
 

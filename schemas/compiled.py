@@ -1,0 +1,435 @@
+"""Avro readers and writers compiled from the schemas: Python source generated once per record type.
+
+fastavro walks the schema for every record it reads or writes; on the matcher's hot path that
+walk costs more than matching does. Here the walk happens once: each record type becomes a
+function with a straight line of code per field, its named types functions of their own and its
+enums lookup tables. Their bytes and records are exactly fastavro's (property tests hold the two
+against each other over every schema), with two differences, both on purpose:
+
+- the **writer** does not validate. It is for records our own code builds
+  (``Codec.encode(..., checked=False)``); a union of several record types takes a
+  ``(full name, record)`` pair as fastavro's tuple notation does, and a missing field takes its
+  default when that is a plain value;
+- the **reader** is stricter: a negative enum or union index is an error, where fastavro counts
+  it from the end.
+
+A schema shape neither handles (a union of several non-null branches that are not all records)
+raises :class:`Unsupported` at compile time, and the codec keeps fastavro for that record.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Writer = Callable[[Mapping[str, Any]], bytes]
+Reader = Callable[[bytes], tuple[dict[str, Any], int]]  # the record and where it ended
+
+
+class Unsupported(ValueError):
+    """A schema shape the compiler does not handle (the caller keeps fastavro for it)."""
+
+
+# --- varints ---------------------------------------------------------------------------------------
+
+# A varint is 7 bits a byte, the high bit set on every byte but the last. Two tables of every
+# 14-bit value, as the last bytes of a varint and as two bytes that go on, turn the loop over
+# bits into at most five lookups for a 64-bit number (most numbers take one).
+_CHUNK_BITS = 14
+_CHUNK = (1 << _CHUNK_BITS) - 1
+
+
+def _unsigned_varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_LAST = tuple(_unsigned_varint(value) for value in range(_CHUNK + 1))
+_GOING_ON = tuple(bytes(((value & 0x7F) | 0x80, (value >> 7) | 0x80)) for value in range(_CHUNK + 1))
+
+
+def write_long(n: int, _last: tuple[bytes, ...] = _LAST, _going_on: tuple[bytes, ...] = _GOING_ON) -> bytes:
+    """An Avro int or long: its zigzag form as a varint."""
+    zigzag = (n << 1) ^ (n >> 63)
+    if zigzag <= _CHUNK:
+        return _last[zigzag]
+    out = _going_on[zigzag & _CHUNK]
+    zigzag >>= _CHUNK_BITS
+    while zigzag > _CHUNK:
+        out += _going_on[zigzag & _CHUNK]
+        zigzag >>= _CHUNK_BITS
+    return out + _last[zigzag]
+
+
+def write_string(text: str, _last: tuple[bytes, ...] = _LAST) -> bytes:
+    """An Avro string: its UTF-8 length, then its UTF-8 bytes."""
+    data = text.encode()
+    size = len(data)
+    return (_last[size << 1] if size <= _CHUNK >> 1 else write_long(size)) + data
+
+
+def write_bytes(data: bytes) -> bytes:
+    return write_long(len(data)) + data
+
+
+def read_long(data: bytes, position: int) -> tuple[int, int]:
+    """The int or long at ``position`` and the position after it (IndexError past the end)."""
+    byte = data[position]
+    position += 1
+    value, shift = byte & 0x7F, 7
+    while byte & 0x80:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+    return (value >> 1) ^ -(value & 1), position
+
+
+def read_bytes(data: bytes, position: int) -> tuple[bytes, int]:
+    size, position = read_long(data, position)
+    end = position + size
+    if size < 0 or end > len(data):
+        raise EOFError(f"expected {size} bytes at {position}, {len(data) - position} left")
+    return data[position:end], end
+
+
+def read_string(data: bytes, position: int) -> tuple[str, int]:
+    raw, position = read_bytes(data, position)
+    return raw.decode(), position
+
+
+def read_fixed(data: bytes, position: int, size: int) -> tuple[bytes, int]:
+    end = position + size
+    if end > len(data):
+        raise EOFError(f"expected {size} bytes at {position}, {len(data) - position} left")
+    return data[position:end], end
+
+
+_FLOAT = struct.Struct("<f")
+_DOUBLE = struct.Struct("<d")
+
+
+def read_float(data: bytes, position: int) -> tuple[float, int]:
+    return _FLOAT.unpack_from(data, position)[0], position + 4
+
+
+def read_double(data: bytes, position: int) -> tuple[float, int]:
+    return _DOUBLE.unpack_from(data, position)[0], position + 8
+
+
+# --- what both compilers share ---------------------------------------------------------------------
+
+
+class _Compiler:
+    """Generates functions, one per named record type, and the constants they use."""
+
+    prefix = "_f_"
+
+    def __init__(self, named: Mapping[str, Any]) -> None:
+        self.named = named
+        self.functions: dict[str, str] = {}  # full name -> generated function's name
+        self.sources: list[str] = []
+        self.constants: dict[str, Any] = {}
+        self._vars = 0
+
+    def function_for(self, name: str) -> str:
+        """The generated function of the named record ``name`` (generated on first use)."""
+        if name not in self.functions:
+            function = self.prefix + re.sub(r"\W", "_", name)
+            self.functions[name] = function
+            self.sources.append("\n".join(self.record_function(function, self.named[name])))
+        return self.functions[name]
+
+    def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def resolve(self, schema: Any) -> Any:
+        """A named type's definition; any other schema as it is."""
+        return self.named[schema] if isinstance(schema, str) and schema in self.named else schema
+
+    def kind(self, schema: Any) -> str:
+        resolved = self.resolve(schema)
+        if isinstance(resolved, list):
+            return "union"
+        return resolved if isinstance(resolved, str) else str(resolved["type"])
+
+    def record_names(self, branches: list[Any]) -> list[str]:
+        """The full names of a union's record branches, when every branch is a record."""
+        if not all(self.kind(branch) == "record" for branch in branches):
+            raise Unsupported(f"a union of {branches!r}: only null-or-one-type and unions of records")
+        return [str(self.resolve(branch)["name"]) for branch in branches]
+
+    def constant(self, value: Any) -> str:
+        name = f"_c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def var(self) -> str:
+        self._vars += 1
+        return f"v{self._vars}"
+
+    def build(self, entry: str, helpers: Mapping[str, Any], source_name: str) -> Any:
+        """Compile everything generated plus ``entry``; the function ``entry`` defines, as ``run``."""
+        scope: dict[str, Any] = {**helpers, **self.constants}
+        exec(compile("\n\n".join([*self.sources, entry]), source_name, "exec"), scope)
+        for constant in self.constants.values():
+            if isinstance(constant, _Dispatch):
+                constant.link(scope)
+        return scope["run"]
+
+
+class _Dispatch(dict[Any, tuple[Any, Any]]):
+    """A union's branches: key -> (what to write or the name to return, generated function's name).
+
+    Built before the functions it names exist; ``link`` puts the functions in once they do.
+    """
+
+    def link(self, scope: Mapping[str, Any]) -> None:
+        for key, (tag, function) in self.items():
+            self[key] = (tag, scope[function] if isinstance(function, str) else function)
+
+
+def _pad(indent: int) -> str:
+    return "    " * indent
+
+
+# --- writers ---------------------------------------------------------------------------------------
+
+_WRITE_PRIMITIVE = {
+    "int": "a(_long({v}))",
+    "long": "a(_long({v}))",
+    "string": "a(_string({v}))",
+    "bytes": "a(_bytes({v}))",
+    "boolean": 'a(b"\\x01" if {v} else b"\\x00")',
+    "float": "a(_float({v}))",
+    "double": "a(_double({v}))",
+    "null": "",
+}
+_PLAIN_DEFAULTS = (type(None), bool, int, str)
+
+
+class _WriterCompiler(_Compiler):
+    prefix = "_w_"
+
+    def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
+        lines = [f"def {function}(r, a):"]
+        for field in schema["fields"]:
+            key, var = repr(field["name"]), self.var()
+            default = field.get("default", ...)
+            if isinstance(default, _PLAIN_DEFAULTS):
+                value = f"r.get({key}, {default!r})"
+            elif default in ([], {}):
+                value = f"r.get({key}, ())"
+            else:
+                value = f"r[{key}]"
+            lines += [f"    {var} = {value}", *self.value(field["type"], var, 1)]
+        return [*lines, "    pass"]
+
+    def value(self, schema: Any, v: str, indent: int) -> list[str]:
+        pad, kind, resolved = _pad(indent), self.kind(schema), self.resolve(schema)
+        if kind in _WRITE_PRIMITIVE:
+            line = _WRITE_PRIMITIVE[kind].format(v=v)
+            return [pad + line] if line else []
+        if kind == "union":
+            return self.union(resolved, v, indent)
+        if kind == "record":
+            return [f"{pad}{self.function_for(resolved['name'])}({v}, a)"]
+        if kind == "enum":
+            table = self.constant({symbol: write_long(i) for i, symbol in enumerate(resolved["symbols"])})
+            return [f"{pad}a({table}[{v}])"]
+        if kind == "fixed":
+            return [f"{pad}a({v})"]
+        if kind in ("array", "map"):
+            item = self.var()
+            if kind == "array":
+                loop, each = f"for {item} in {v}:", []
+                items = resolved["items"]
+            else:
+                key = self.var()
+                loop, each = f"for {key}, {item} in {v}.items():", [f"{pad}        a(_string({key}))"]
+                items = resolved["values"]
+            return [
+                f"{pad}if {v}:",
+                f"{pad}    a(_long(len({v})))",
+                f"{pad}    {loop}",
+                *each,
+                *self.value(items, item, indent + 2),
+                f'{pad}a(b"\\x00")',
+            ]
+        raise Unsupported(f"no compiled writer for the Avro type {kind!r}")
+
+    def union(self, branches: list[Any], v: str, indent: int) -> list[str]:
+        pad = _pad(indent)
+        others = [branch for branch in branches if branch != "null"]
+        if "null" in branches and len(others) == 1:
+            return [
+                f"{pad}if {v} is None:",
+                f"{pad}    a({write_long(branches.index('null'))!r})",
+                f"{pad}else:",
+                f"{pad}    a({write_long(branches.index(others[0]))!r})",
+                *self.value(others[0], v, indent + 1),
+            ]
+        names = self.record_names(branches)
+        table = self.constant(
+            _Dispatch({name: (write_long(i), self.function_for(name)) for i, name in enumerate(names)})
+        )
+        name, record, index, function = self.var(), self.var(), self.var(), self.var()
+        return [
+            f"{pad}{name}, {record} = {v}",
+            f"{pad}{index}, {function} = {table}[{name}]",
+            f"{pad}a({index})",
+            f"{pad}{function}({record}, a)",
+        ]
+
+
+def compile_writer(schema: Mapping[str, Any], named: Mapping[str, Any]) -> Writer:
+    """A function writing records of the parsed record ``schema`` (named types looked up in ``named``)."""
+    compiler = _WriterCompiler({**named, schema["name"]: schema})
+    entry = compiler.function_for(schema["name"])
+    source = f"def run(r):\n    parts = []\n    {entry}(r, parts.append)\n    return b''.join(parts)"
+    helpers = {
+        "_long": write_long,
+        "_string": write_string,
+        "_bytes": write_bytes,
+        "_float": _FLOAT.pack,
+        "_double": _DOUBLE.pack,
+    }
+    writer: Writer = compiler.build(source, helpers, f"<avro writer of {schema['name']}>")
+    return writer
+
+
+# --- readers ---------------------------------------------------------------------------------------
+
+_READ_PRIMITIVE = {
+    "string": "{v}, p = _string(d, p)",
+    "bytes": "{v}, p = _bytes(d, p)",
+    "float": "{v}, p = _float(d, p)",
+    "double": "{v}, p = _double(d, p)",
+    "null": "{v} = None",
+}
+
+
+class _ReaderCompiler(_Compiler):
+    prefix = "_r_"
+
+    def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
+        lines = [f"def {function}(d, p):"]
+        fields = []
+        for field in schema["fields"]:
+            var = self.var()
+            fields.append(f"{field['name']!r}: {var}")
+            lines += self.value(field["type"], var, 1)
+        return [*lines, f"    return {{{', '.join(fields)}}}, p"]
+
+    def value(self, schema: Any, v: str, indent: int) -> list[str]:
+        pad, kind, resolved = _pad(indent), self.kind(schema), self.resolve(schema)
+        if kind in ("int", "long"):
+            # One byte is the common case (small numbers, lengths, indexes): no call for it.
+            return [
+                f"{pad}{v} = d[p]",
+                f"{pad}if {v} < 128:",
+                f"{pad}    {v} = ({v} >> 1) ^ -({v} & 1)",
+                f"{pad}    p += 1",
+                f"{pad}else:",
+                f"{pad}    {v}, p = _long(d, p)",
+            ]
+        if kind == "boolean":
+            return [f"{pad}{v} = d[p] != 0", f"{pad}p += 1"]
+        if kind in _READ_PRIMITIVE:
+            return [pad + _READ_PRIMITIVE[kind].format(v=v)]
+        if kind == "union":
+            return self.union(resolved, v, indent)
+        if kind == "record":
+            return [f"{pad}{v}, p = {self.function_for(resolved['name'])}(d, p)"]
+        if kind == "enum":
+            index = self.var()
+            table = self.constant(dict(enumerate(resolved["symbols"])))
+            return [*self.value("long", index, indent), f"{pad}{v} = {table}[{index}]"]
+        if kind == "fixed":
+            return [f"{pad}{v}, p = _fixed(d, p, {resolved['size']})"]
+        if kind in ("array", "map"):
+            return self.blocks(kind, resolved, v, indent)
+        raise Unsupported(f"no compiled reader for the Avro type {kind!r}")
+
+    def blocks(self, kind: str, schema: Mapping[str, Any], v: str, indent: int) -> list[str]:
+        """An array or map: blocks of items, each block its count first (negative: then its size)."""
+        pad, count, item = _pad(indent), self.var(), self.var()
+        if kind == "array":
+            empty, read_item, store = (
+                "[]",
+                self.value(schema["items"], item, indent + 2),
+                f"{v}.append({item})",
+            )
+        else:
+            key = self.var()
+            empty, store = "{}", f"{v}[{key}] = {item}"
+            read_item = [
+                f"{pad}        {key}, p = _string(d, p)",
+                *self.value(schema["values"], item, indent + 2),
+            ]
+        return [
+            f"{pad}{v} = {empty}",
+            f"{pad}{count}, p = _long(d, p)",
+            f"{pad}while {count}:",
+            f"{pad}    if {count} < 0:",
+            f"{pad}        {count} = -{count}",
+            f"{pad}        _, p = _long(d, p)",
+            f"{pad}    for _ in range({count}):",
+            *read_item,
+            f"{pad}        {store}",
+            f"{pad}    {count}, p = _long(d, p)",
+        ]
+
+    def union(self, branches: list[Any], v: str, indent: int) -> list[str]:
+        pad, index = _pad(indent), self.var()
+        others = [branch for branch in branches if branch != "null"]
+        lines = self.value("long", index, indent)
+        if "null" in branches and len(others) == 1:
+            # As fastavro with return_record_name_override: the value itself, a record too.
+            return [
+                *lines,
+                f"{pad}if {index} == {branches.index('null')}:",
+                f"{pad}    {v} = None",
+                f"{pad}elif {index} == {branches.index(others[0])}:",
+                *self.value(others[0], v, indent + 1),
+                f"{pad}else:",
+                f"{pad}    raise ValueError(f'union index {{{index}}} out of range')",
+            ]
+        names = self.record_names(branches)
+        table = self.constant(_Dispatch({i: (name, self.function_for(name)) for i, name in enumerate(names)}))
+        name, record, function = self.var(), self.var(), self.var()
+        # As fastavro with return_record_name: a (full name, record) pair.
+        return [
+            *lines,
+            f"{pad}{name}, {function} = {table}[{index}]",
+            f"{pad}{record}, p = {function}(d, p)",
+            f"{pad}{v} = ({name}, {record})",
+        ]
+
+
+def compile_reader(schema: Mapping[str, Any], named: Mapping[str, Any]) -> Reader:
+    """A function reading a record of the parsed record ``schema``: ``(record, end position)``.
+
+    It raises IndexError, EOFError, KeyError, ValueError or UnicodeDecodeError on bytes that are
+    not such a record; bytes left over after the record are the caller's to refuse.
+    """
+    compiler = _ReaderCompiler({**named, schema["name"]: schema})
+    entry = compiler.function_for(schema["name"])
+    helpers = {
+        "_long": read_long,
+        "_string": read_string,
+        "_bytes": read_bytes,
+        "_fixed": read_fixed,
+        "_float": read_float,
+        "_double": read_double,
+    }
+    reader: Reader = compiler.build(
+        f"def run(d):\n    return {entry}(d, 0)", helpers, f"<avro reader of {schema['name']}>"
+    )
+    return reader
