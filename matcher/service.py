@@ -52,8 +52,6 @@ log = logging.getLogger("matcher")
 
 EXIT_FATAL = 3
 IDLE_POLL_S = 0.1
-# While a commit is in flight and commands wait for the next one: how often to look whether it is done.
-COMMITTING_POLL_S = 0.001
 GAUGE_EVERY_S = 1.0
 
 
@@ -82,6 +80,9 @@ PRODUCER_CONFIG: dict[str, Any] = {
     # A dead instance's open transaction blocks read_committed readers until it times out or
     # a new instance fences it; batches take milliseconds, snapshots seconds.
     "transaction.timeout.ms": 20_000,
+    # A transaction begun right after the previous commit often meets CONCURRENT_TRANSACTIONS (the
+    # coordinator is still writing the commit markers), and librdkafka retries, backing off
+    # exponentially from 100 ms up to 1 s by default: that would be added to every reply's latency.
 }
 CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 5, "enable.partition.eof": True}
 
@@ -95,11 +96,14 @@ def next_batch(
     *,
     wait_s: float = IDLE_POLL_S,
 ) -> list[Message]:
-    """Up to ``limit`` records: the first waited for ``wait_s`` at most, then more for ``max_ms``.
+    """Up to ``limit`` records (none if ``limit`` is 0): the first waited for ``wait_s`` at most,
+    then more for ``max_ms``.
 
     The first record is polled for, not consumed in bulk: a bulk consume waits its whole timeout
     unless ``limit`` records arrive, which would add that timeout to every command's latency.
     """
+    if limit < 1:
+        return []
     first = consumer.poll(wait_s)
     if first is None:
         return []
@@ -195,6 +199,7 @@ class Matcher:
         self.processor = self._fresh_processor()
         self.next_offset = 0
         self.transactions = 0
+        self.background_commits = 0  # of them, committed while the next batch was being matched
         self.since_snapshot = 0
         self.last_snapshot_at = time.monotonic()
         self.last_book_snapshot_at = time.monotonic()
@@ -240,33 +245,35 @@ class Matcher:
             ops.stop()
 
     def run_once(self) -> None:
-        """Apply what has arrived, and commit it as soon as the previous transaction has committed.
+        """Apply what has arrived; commit it, in the background when a full batch is waiting.
 
-        A commit is milliseconds of waiting on the broker. It runs in a thread of its own while
-        this one goes on applying commands, which the next transaction then carries; so under
-        load a batch's commit costs no matching time, and when little arrives a command waits
-        for at most the commit in flight before its own. Transactions still follow each other,
-        and the engine may run ahead of what is committed: an abort rebuilds it from the
-        committed state anyway.
+        A commit is milliseconds of waiting on the broker. Under load (a full batch) it runs in a
+        thread of its own while this one goes on applying commands, which the next transaction
+        then carries, so commits cost no matching time. Below that, a batch commits before the
+        next is taken, as a plain loop would: starting a transaction right after the previous
+        commit meets the coordinator still finishing it (CONCURRENT_TRANSACTIONS, retried with a
+        backoff), which costs more latency than the overlap saves. Transactions follow each other
+        either way; the engine may run ahead of what is committed, and an abort rebuilds it from
+        the committed state anyway.
         """
         limit = self.settings.matcher_batch_max_commands
         try:
-            if self._committing is not None and not self._open.commands:
-                self.settle()  # nothing to do meanwhile
             batch = next_batch(
                 self.consumer,
                 self.topics.orders,
                 self.partition,
                 limit - self._open.commands,
                 self.settings.matcher_batch_max_ms,
-                wait_s=COMMITTING_POLL_S if self._committing is not None else IDLE_POLL_S,
+                # While a commit is in flight take only what has arrived; nothing: wait for the commit.
+                wait_s=0 if self._committing is not None else IDLE_POLL_S,
             )
             if batch:
                 self.apply(batch)
-            if self._committing is not None and (self._committing.done() or self._open.commands >= limit):
+            committing = self._committing
+            if committing is not None and (committing.done() or not batch or self._open.commands >= limit):
                 self.settle()
             if self._committing is None and self._open.commands:
-                self.start_commit()
+                self.start_commit(background=self._open.commands >= limit)
         except (TransactionAborted, InjectedAbort) as exc:
             self.metrics.aborts.inc()
             log.warning("transaction aborted; recovering", extra={"reason": str(exc)})
@@ -361,9 +368,9 @@ class Matcher:
         open_batch.end = record_offset(batch[-1]) + 1
         self.since_snapshot += len(batch)
 
-    def start_commit(self) -> None:
-        """Begin a transaction with the open batch's records, the snapshots due and its input offset;
-        commit it in the background."""
+    def start_commit(self, *, background: bool = False) -> None:
+        """Begin a transaction with the open batch's records, the snapshots due and its input offset,
+        and commit it: in the background, or before returning."""
         batch, self._open = self._open, OpenBatch()
         self.producer.begin()
         self._produce(batch.records)
@@ -375,16 +382,24 @@ class Matcher:
             self.producer.abort()
             raise InjectedAbort(f"fault injection: transaction {self.transactions} aborted")
         offsets = [TopicPartition(self.topics.orders, self.partition, batch.end)]
-        self._committing = self._committer.submit(self.producer.commit, self.consumer, offsets)
-        self._committing_batch = batch
+        if background:
+            self.background_commits += 1
+            self._committing = self._committer.submit(self.producer.commit, self.consumer, offsets)
+            self._committing_batch = batch
+        else:
+            self.producer.commit(self.consumer, offsets)
+            self._committed(batch)
 
     def settle(self) -> None:
-        """Wait for the transaction being committed, if any; raises what its commit raised."""
+        """Wait for the transaction committing in the background, if any; raises what its commit raised."""
         committing, batch = self._committing, self._committing_batch
         if committing is None or batch is None:
             return
         self._committing = self._committing_batch = None
         committing.result()
+        self._committed(batch)
+
+    def _committed(self, batch: OpenBatch) -> None:
         self.next_offset = batch.end
         self.metrics.batch_commands.observe(batch.commands)
         self.metrics.transaction_seconds.observe(time.monotonic() - batch.started)

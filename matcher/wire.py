@@ -12,7 +12,7 @@ one command are:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from matcher.core import (
@@ -57,6 +57,17 @@ NOT_THIS_PARTITION: Final = "NOT_THIS_PARTITION"
 INVALID_SYMBOL: Final = "INVALID_SYMBOL"
 
 
+# Enum members by wire name and wire names by member: plain dict lookups on the hot path (an
+# enum's own ``Side[name]`` and ``.name`` go through Python-level descriptors, several times slower).
+_SIDES: Final = dict(Side.__members__)
+_ORDER_TYPES: Final = dict(OrderType.__members__)
+_TIMES_IN_FORCE: Final = dict(TimeInForce.__members__)
+_STPS: Final = dict(SelfTradePrevention.__members__)
+_SIDE_NAMES: Final = {member: name for name, member in _SIDES.items()}
+_ORDER_TYPE_NAMES: Final = {member: name for name, member in _ORDER_TYPES.items()}
+_TIME_IN_FORCE_NAMES: Final = {member: name for name, member in _TIMES_IN_FORCE.items()}
+
+
 def event_id(offset: int, index: int) -> int:
     """The id of the event at ``index`` of the list the command at ``offset`` produced."""
     return (offset << EVENT_INDEX_BITS) | index
@@ -96,7 +107,13 @@ class Output(NamedTuple):
 
 def decode_command(name: str, record: Mapping[str, Any], partition: int, partition_count: int) -> Decoded:
     """The core command for a decoded ``orders`` record of schema ``name``."""
-    origin = Origin(**record["origin"])
+    wire_origin = record["origin"]
+    origin = Origin(
+        wire_origin["request_id"],
+        wire_origin["gateway_id"],
+        wire_origin["reply_partition"],
+        wire_origin["ts_ns"],
+    )
     ts = origin.ts_ns
     symbol = record["symbol"]
     if name == "AddSymbol":
@@ -107,13 +124,13 @@ def decode_command(name: str, record: Mapping[str, Any], partition: int, partiti
             ts,
             symbol,
             record["account"],
-            Side[record["side"]],
-            OrderType[record["order_type"]],
+            _SIDES[record["side"]],
+            _ORDER_TYPES[record["order_type"]],
             record["qty"],
             record["price"],
-            TimeInForce[record["time_in_force"]],
+            _TIMES_IN_FORCE[record["time_in_force"]],
             record["post_only"],
-            SelfTradePrevention[record["self_trade_prevention"]],
+            _STPS[record["self_trade_prevention"]],
             record["client_order_id"],
         )
     elif name == "CancelOrder":
@@ -254,7 +271,7 @@ def _convert(offset: int, events: list[Event]) -> tuple[Union, Union]:
 def _level_change(level: BookLevel) -> dict[str, Any]:
     return {
         "seq": level.seq,
-        "side": level.side.name,
+        "side": _SIDE_NAMES[level.side],
         "price": level.price,
         "qty": level.qty,
         "order_count": level.order_count,
@@ -267,22 +284,100 @@ def _trade(trade: Trade, trade_id: int) -> dict[str, Any]:
         "trade_id": trade_id,
         "price": trade.price,
         "qty": trade.qty,
-        "taker_side": trade.aggressor_side.name,
+        "taker_side": _SIDE_NAMES[trade.aggressor_side],
     }
 
 
-# Order events as execution records: the wire name and which fields are enums (sent by name).
-# Every field of the core event travels but the command's context (timestamp and symbol),
-# which the ExecutionReport around the events carries once.
-_EXECUTIONS: dict[type, tuple[str, frozenset[str]]] = {
-    OrderAccepted: ("exchange.OrderAccepted", frozenset({"side", "order_type", "time_in_force"})),
-    Fill: ("exchange.OrderFilled", frozenset({"aggressor_side"})),
-    OrderCancelled: ("exchange.OrderCancelled", frozenset()),
-    OrderExpired: ("exchange.OrderExpired", frozenset()),
-    OrderAmended: ("exchange.OrderAmended", frozenset()),
-    Rejected: ("exchange.CommandRejected", frozenset()),
+# Order events as execution records. Every field of the core event travels but the command's
+# context (timestamp and symbol), which the ExecutionReport around the events carries once.
+
+
+def _accepted(e: OrderAccepted, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "order_id": e.order_id,
+        "account": e.account,
+        "client_order_id": e.client_order_id,
+        "side": _SIDE_NAMES[e.side],
+        "order_type": _ORDER_TYPE_NAMES[e.order_type],
+        "time_in_force": _TIME_IN_FORCE_NAMES[e.time_in_force],
+        "price": e.price,
+        "qty": e.qty,
+    }
+
+
+def _filled(e: Fill, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "price": e.price,
+        "qty": e.qty,
+        "aggressor_side": _SIDE_NAMES[e.aggressor_side],
+        "taker_order_id": e.taker_order_id,
+        "taker_account": e.taker_account,
+        "taker_client_order_id": e.taker_client_order_id,
+        "taker_leaves": e.taker_leaves,
+        "maker_order_id": e.maker_order_id,
+        "maker_account": e.maker_account,
+        "maker_client_order_id": e.maker_client_order_id,
+        "maker_leaves": e.maker_leaves,
+    }
+
+
+def _cancelled(e: OrderCancelled, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "order_id": e.order_id,
+        "account": e.account,
+        "client_order_id": e.client_order_id,
+        "cancelled_qty": e.cancelled_qty,
+        "leaves": e.leaves,
+        "reason": e.reason,
+    }
+
+
+def _expired(e: OrderExpired, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "order_id": e.order_id,
+        "account": e.account,
+        "client_order_id": e.client_order_id,
+        "expired_qty": e.expired_qty,
+        "reason": e.reason,
+    }
+
+
+def _amended(e: OrderAmended, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "order_id": e.order_id,
+        "account": e.account,
+        "client_order_id": e.client_order_id,
+        "price": e.price,
+        "qty": e.qty,
+        "leaves": e.leaves,
+        "priority_kept": e.priority_kept,
+    }
+
+
+def _rejected(e: Rejected, eid: int) -> dict[str, Any]:
+    return {
+        "event_id": eid,
+        "request": e.request,
+        "account": e.account,
+        "order_id": e.order_id,
+        "client_order_id": e.client_order_id,
+        "reason": e.reason,
+    }
+
+
+_EXECUTIONS: dict[type, tuple[str, Callable[[Any, int], dict[str, Any]]]] = {
+    OrderAccepted: ("exchange.OrderAccepted", _accepted),
+    Fill: ("exchange.OrderFilled", _filled),
+    OrderCancelled: ("exchange.OrderCancelled", _cancelled),
+    OrderExpired: ("exchange.OrderExpired", _expired),
+    OrderAmended: ("exchange.OrderAmended", _amended),
+    Rejected: ("exchange.CommandRejected", _rejected),
 }
-_CONTEXT_FIELDS = frozenset({"ts", "symbol"})
 
 
 def _execution(event: Event, eid: int) -> tuple[str, dict[str, Any]] | None:
@@ -290,12 +385,8 @@ def _execution(event: Event, eid: int) -> tuple[str, dict[str, Any]] | None:
     spec = _EXECUTIONS.get(type(event))
     if spec is None or (type(event) is Rejected and event.request.startswith("Query")):
         return None
-    name, enums = spec
-    record: dict[str, Any] = {"event_id": eid}
-    for field, value in zip(event._fields, event, strict=True):
-        if field not in _CONTEXT_FIELDS:
-            record[field] = value.name if field in enums else value
-    return name, record
+    name, build = spec
+    return name, build(event, eid)
 
 
 def _reply(
@@ -354,12 +445,12 @@ def order_state(state: OrderState) -> dict[str, Any]:
         "order_id": state.order_id,
         "client_order_id": state.client_order_id or "",
         "account": state.account,
-        "side": state.side.name,
-        "order_type": state.order_type.name,
+        "side": _SIDE_NAMES[state.side],
+        "order_type": _ORDER_TYPE_NAMES[state.order_type],
         "price": state.price,
         "qty": state.qty,
         "filled": state.filled,
         "remaining": state.leaves,
-        "status": state.status.value,
+        "status": str(state.status),
         "ts_ns": state.ts,
     }

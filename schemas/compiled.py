@@ -195,6 +195,14 @@ class _Dispatch(dict[Any, tuple[Any, Any]]):
             self[key] = (tag, scope[function] if isinstance(function, str) else function)
 
 
+def _optional(branches: list[Any]) -> tuple[int, int, Any] | None:
+    """A null-or-one-type union as (the null's index, the other's index, the other); else None."""
+    others = [branch for branch in branches if branch != "null"]
+    if "null" not in branches or len(others) != 1:
+        return None
+    return branches.index("null"), branches.index(others[0]), others[0]
+
+
 def _pad(indent: int) -> str:
     return "    " * indent
 
@@ -266,14 +274,15 @@ class _WriterCompiler(_Compiler):
 
     def union(self, branches: list[Any], v: str, indent: int) -> list[str]:
         pad = _pad(indent)
-        others = [branch for branch in branches if branch != "null"]
-        if "null" in branches and len(others) == 1:
+        optional = _optional(branches)
+        if optional is not None:
+            null_index, other_index, other = optional
             return [
                 f"{pad}if {v} is None:",
-                f"{pad}    a({write_long(branches.index('null'))!r})",
+                f"{pad}    a({write_long(null_index)!r})",
                 f"{pad}else:",
-                f"{pad}    a({write_long(branches.index(others[0]))!r})",
-                *self.value(others[0], v, indent + 1),
+                f"{pad}    a({write_long(other_index)!r})",
+                *self.value(other, v, indent + 1),
             ]
         names = self.record_names(branches)
         table = self.constant(
@@ -388,16 +397,17 @@ class _ReaderCompiler(_Compiler):
 
     def union(self, branches: list[Any], v: str, indent: int) -> list[str]:
         pad, index = _pad(indent), self.var()
-        others = [branch for branch in branches if branch != "null"]
         lines = self.value("long", index, indent)
-        if "null" in branches and len(others) == 1:
+        optional = _optional(branches)
+        if optional is not None:
+            null_index, other_index, other = optional
             # As fastavro with return_record_name_override: the value itself, a record too.
             return [
                 *lines,
-                f"{pad}if {index} == {branches.index('null')}:",
+                f"{pad}if {index} == {null_index}:",
                 f"{pad}    {v} = None",
-                f"{pad}elif {index} == {branches.index(others[0])}:",
-                *self.value(others[0], v, indent + 1),
+                f"{pad}elif {index} == {other_index}:",
+                *self.value(other, v, indent + 1),
                 f"{pad}else:",
                 f"{pad}    raise ValueError(f'union index {{{index}}} out of range')",
             ]
