@@ -98,11 +98,11 @@ class MatcherMetrics:
             registry=registry,
         ).labels(p)
 
-    def command(self, kind: str, result: str) -> None:
+    def command(self, kind: str, result: str, count: int = 1) -> None:
         child = self._command_children.get((kind, result))
         if child is None:  # looking a child up by its labels costs more than counting; keep them
             child = self._command_children[kind, result] = self.commands.labels(self._partition, kind, result)
-        child.inc()
+        child.inc(count)
 
     def levels(self, side: str, count: int) -> None:
         self.book_levels.labels(self._partition, side).set(count)

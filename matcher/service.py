@@ -30,7 +30,8 @@ from pydantic import Field
 from matcher.core import Fill, SymbolParams
 from matcher.metrics import MatcherMetrics
 from matcher.processor import Processor, Record, Step, record_offset
-from matcher.recovery import RecoveryError, latest_snapshot, replay_orders, state_snapshot_record
+from matcher.recovery import RecoveryError, latest_snapshot, replay_orders
+from matcher.snapshots import SNAPSHOT_SCHEMA, PendingSnapshot, SnapshotWriter
 from matcher.wire import core_params
 from runtime.errors import UserError
 from runtime.health import Health, serve_ops
@@ -142,6 +143,31 @@ class OpenBatch:
     started: float = 0.0  # monotonic time its first command was applied
 
 
+class Tally:
+    """What a batch's commands did, counted here and added to the metrics once per batch."""
+
+    def __init__(self) -> None:
+        self.commands: dict[tuple[str, str], int] = {}
+        self.fills = 0
+        self.traded_lots = 0
+
+    def add(self, step: Step) -> None:
+        result = "dlq" if step.kind == "DLQ" else "rejected" if step.rejected else "accepted"
+        key = (step.kind, result)
+        self.commands[key] = self.commands.get(key, 0) + 1
+        for event in step.events:
+            if type(event) is Fill:
+                self.fills += 1
+                self.traded_lots += event.qty
+
+    def count_into(self, metrics: MatcherMetrics) -> None:
+        for (kind, result), count in self.commands.items():
+            metrics.command(kind, result, count)
+        if self.fills:
+            metrics.fills.inc(self.fills)
+            metrics.traded_lots.inc(self.traded_lots)
+
+
 class InjectedAbort(Exception):
     """A transaction aborted on purpose by the fault-injection setting."""
 
@@ -179,6 +205,7 @@ class Matcher:
         self.partition = partition
         self.codec = codec or default_codec()
         self.topics = TopicNames.with_prefix(settings.topic_prefix)
+        self._topic_of = self.topics.by_role()
         self.shutdown = shutdown or Shutdown()
         self.health = Health()
         self.metrics_registry = metrics_registry
@@ -208,6 +235,8 @@ class Matcher:
         self._committing: Future[None] | None = None
         self._committing_batch: OpenBatch | None = None
         self._open = OpenBatch()
+        self._snapshots = SnapshotWriter(self.codec, partition)
+        self._snapshot: PendingSnapshot | None = None
         self.last_ts = 0
         self._gauges_at = 0.0
 
@@ -241,6 +270,7 @@ class Matcher:
             return EXIT_FATAL
         finally:
             self._committer.shutdown(wait=True)
+            self._snapshots.close()
             self.consumer.close()
             ops.stop()
 
@@ -360,10 +390,16 @@ class Matcher:
         if not open_batch.commands:
             open_batch.started = time.monotonic()
         records = open_batch.records
+        tally = Tally()
         for message in batch:
             step = self.processor.step(message)
             records += step.records
-            self._count(step)
+            tally.add(step)
+            if step.events and step.symbol is not None:
+                self.touched.add(step.symbol)
+            if step.ts_ns is not None:
+                self.last_ts = step.ts_ns
+        tally.count_into(self.metrics)
         open_batch.commands += len(batch)
         open_batch.end = record_offset(batch[-1]) + 1
         self.since_snapshot += len(batch)
@@ -406,27 +442,8 @@ class Matcher:
         self.metrics.committed_offset.set(batch.end)
 
     def _produce(self, records: Iterable[Record]) -> None:
-        produce, topics = self.producer.produce, self.topics
-        for record in records:
-            produce(
-                getattr(topics, record.role),
-                record.value,
-                key=record.key,
-                partition=record.partition,
-                headers=record.headers,
-            )
-
-    def _count(self, step: Step) -> None:
-        result = "dlq" if step.kind == "DLQ" else "rejected" if step.rejected else "accepted"
-        self.metrics.command(step.kind, result)
-        fills = [event for event in step.events if type(event) is Fill]
-        if fills:
-            self.metrics.fills.inc(len(fills))
-            self.metrics.traded_lots.inc(sum(fill.qty for fill in fills))
-        if step.events and step.symbol is not None:
-            self.touched.add(step.symbol)
-        if step.ts_ns is not None:
-            self.last_ts = step.ts_ns
+        topic_of = self._topic_of
+        self.producer.produce_all((topic_of[r.role], r.value, r.key, r.partition, r.headers) for r in records)
 
     def _due_snapshots(self, end: int) -> list[Record]:
         """The state snapshot and book snapshots this transaction should carry, if any are due."""
@@ -438,29 +455,39 @@ class Matcher:
             self.last_book_snapshot_at = now
         every_n = self.settings.matcher_snapshot_every_commands
         every_s = self.settings.matcher_snapshot_every_s
-        if self.since_snapshot >= every_n or (self.since_snapshot and now - self.last_snapshot_at >= every_s):
-            snapshot = self._state_snapshot(end)
-            if snapshot is not None:
-                records.append(snapshot)
+        due = self.since_snapshot >= every_n or (
+            self.since_snapshot and now - self.last_snapshot_at >= every_s
+        )
+        if due and self._snapshot is None:
+            self._snapshot = self._snapshots.start(self.processor.engine, end, self.last_ts)
             self.since_snapshot = 0
             self.last_snapshot_at = now
+        records.extend(self._finished_snapshot(end))
         return records
 
-    def _state_snapshot(self, end: int) -> Record | None:
-        """The state after offset ``end`` - 1 as a StateSnapshot record, or None (and an error logged)
-        if it is too large to write."""
-        state = self.processor.engine.snapshot()
-        record = state_snapshot_record(self.partition, end, self.last_ts, state)
-        value, headers = self.codec.encode("StateSnapshot", record, checked=False)
+    def _finished_snapshot(self, end: int) -> list[Record]:
+        """The state snapshot a child has finished writing, if this transaction may carry it.
+
+        A transaction that commits offset ``end`` may carry a snapshot of a state at or below it
+        (recovery refuses a snapshot beyond the committed offset). After an abort the snapshot
+        can be ahead of the next transactions; it waits for one that reaches it.
+        """
+        pending = self._snapshot
+        if pending is None or not pending.value.done() or pending.orders_offset > end:
+            return []
+        self._snapshot = None
+        value = pending.value.result()
+        if value is None:
+            log.error("state snapshot failed in its child process; the next one is due later")
+            return []
         self.metrics.snapshot_bytes.set(len(value))
         if len(value) > STATE_SNAPSHOT_MAX_BYTES:
             # Writing it would fail the transaction again after every restart. Without it recovery
             # replays further back, which is slower but correct.
-            log.error(
-                "state snapshot too large; skipped", extra={"bytes": len(value), "raw_bytes": len(state)}
-            )
-            return None
-        return Record("state_snapshots", self.partition, str(self.partition).encode(), value, headers)
+            log.error("state snapshot too large; skipped", extra={"bytes": len(value)})
+            return []
+        headers = self.codec.trusted_writer(SNAPSHOT_SCHEMA)[1]
+        return [Record("state_snapshots", self.partition, str(self.partition).encode(), value, headers)]
 
     def _inject_abort(self) -> bool:
         every = self.settings.matcher_fault_abort_one_in

@@ -68,6 +68,10 @@ class TopicNames:
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]
 
+    def by_role(self) -> dict[str, str]:
+        """Each topic's name by its role, the field name (``book_snapshots`` -> its full name)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -31,6 +31,13 @@ def test_every_topic_of_the_design_carries_the_prefix() -> None:
     ]
 
 
+def test_a_topic_is_found_by_its_role() -> None:
+    names = TopicNames.with_prefix("dev.")
+
+    assert names.by_role()["book_snapshots"] == "dev.book-snapshots"
+    assert sorted(names.by_role().values()) == sorted(names.all())
+
+
 def test_symbol_keyed_topics_have_the_registry_partition_count_and_replies_its_own() -> None:
     specs = _by_name(topic_specs(NAMES, partitions=6, replies_partitions=8))
 

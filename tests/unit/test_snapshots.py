@@ -1,0 +1,74 @@
+"""State snapshots written by a forked child: the state at the fork, byte for byte, or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matcher.core import MatchingEngine, NewOrder, OrderType, Side, SymbolParams
+from matcher.recovery import engine_state
+from matcher.snapshots import SnapshotWriter, encoded_state_snapshot
+from schemas import default_codec
+
+PARTITION = 2
+SYMBOL = "ABC"
+WAIT_S = 60.0  # a guard only: a snapshot of a few orders takes milliseconds
+
+
+def engine_with_orders(count: int) -> MatchingEngine:
+    engine = MatchingEngine(PARTITION, [SymbolParams(SYMBOL)])
+    for offset in range(count):
+        side = Side.BUY if offset % 2 else Side.SELL
+        price = 100 - offset % 5 if side is Side.BUY else 110 + offset % 5
+        engine.apply(
+            NewOrder(offset, SYMBOL, f"acct-{offset % 3}", side, OrderType.LIMIT, 1 + offset, price), offset
+        )
+    return engine
+
+
+def test_a_forked_snapshot_is_the_state_at_the_fork_byte_for_byte() -> None:
+    codec = default_codec()
+    engine = engine_with_orders(40)
+    expected = encoded_state_snapshot(codec, engine, PARTITION, 40, 39)
+    writer = SnapshotWriter(codec, PARTITION)
+
+    pending = writer.start(engine, 40, 39)
+    engine.apply(NewOrder(40, SYMBOL, "acct-9", Side.BUY, OrderType.LIMIT, 5, 99), 40)  # the parent goes on
+    value = pending.value.result(WAIT_S)
+    writer.close()
+
+    assert pending.orders_offset == 40
+    assert value == expected
+    assert value != encoded_state_snapshot(codec, engine, PARTITION, 40, 39)
+
+
+def test_the_snapshot_restores_the_engine_it_was_taken_of() -> None:
+    codec = default_codec()
+    engine = engine_with_orders(25)
+    writer = SnapshotWriter(codec, PARTITION)
+
+    value = writer.start(engine, 25, 24).value.result(WAIT_S)
+    writer.close()
+    assert value is not None
+    _, record = codec.decode(value, codec.trusted_writer("StateSnapshot")[1])
+    restored = MatchingEngine(PARTITION)
+    restored.restore(engine_state(record))
+
+    assert record["orders_offset"] == 25
+    assert restored.state_hash() == engine.state_hash()
+
+
+class BrokenEngine:
+    """An engine whose state cannot be serialized (as a bug in ``snapshot`` would make it)."""
+
+    def snapshot(self) -> bytes:
+        raise RuntimeError("cannot serialize")
+
+
+def test_a_child_that_fails_gives_no_snapshot_and_the_parent_goes_on() -> None:
+    writer = SnapshotWriter(default_codec(), PARTITION)
+    broken: Any = BrokenEngine()
+
+    value = writer.start(broken, 10, 9).value.result(WAIT_S)
+    writer.close()
+
+    assert value is None
