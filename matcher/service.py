@@ -504,12 +504,7 @@ class Matcher:
         high = self.consumer.end_offset(self.topics.orders, self.partition)
         if high is not None:
             self.metrics.input_lag.set(max(high - self.next_offset, 0))
-        bids = asks = 0
-        for params in engine.symbols():
-            depth = engine.book_depth(params.symbol)
-            if depth is not None:
-                bids += len(depth.bids)
-                asks += len(depth.asks)
+        bids, asks = engine.level_counts()
         self.metrics.levels("buy", bids)
         self.metrics.levels("sell", asks)
 

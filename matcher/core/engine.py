@@ -767,6 +767,11 @@ class MatchingEngine:
         """How many orders rest on all books of the partition."""
         return len(self._orders)
 
+    def level_counts(self) -> tuple[int, int]:
+        """How many price levels the bids and the asks of all books of the partition have."""
+        books = self._books.values()
+        return sum(len(book.bids.levels) for book in books), sum(len(book.asks.levels) for book in books)
+
     # ------------------------------------------------------------------ state
 
     def validate(self) -> None:

@@ -162,6 +162,12 @@ class ReferenceEngine:
     def resting_count(self) -> int:
         return sum(len(orders) for orders in self.resting.values())
 
+    def level_counts(self) -> tuple[int, int]:
+        return (
+            sum(len(self._levels(symbol, Side.BUY)) for symbol in self.resting),
+            sum(len(self._levels(symbol, Side.SELL)) for symbol in self.resting),
+        )
+
     def _levels(self, symbol: str, side: Side) -> list[tuple[int, int, int]]:
         """(price, total leaves, order count), best price first."""
         prices = sorted(

@@ -287,6 +287,7 @@ class EngineVsReference(RuleBasedStateMachine):
     def both_hold_the_same_state(self) -> None:
         engine, reference = self.engine, self.reference
         assert engine.resting_count() == reference.resting_count()
+        assert engine.level_counts() == reference.level_counts()
         for params in engine.symbols():
             assert engine.book_depth(params.symbol) == reference.book_depth(params.symbol)
         for account in ACCOUNTS:
