@@ -81,9 +81,6 @@ PRODUCER_CONFIG: dict[str, Any] = {
     # A dead instance's open transaction blocks read_committed readers until it times out or
     # a new instance fences it; batches take milliseconds, snapshots seconds.
     "transaction.timeout.ms": 20_000,
-    # A transaction begun right after the previous commit often meets CONCURRENT_TRANSACTIONS (the
-    # coordinator is still writing the commit markers), and librdkafka retries, backing off
-    # exponentially from 100 ms up to 1 s by default: that would be added to every reply's latency.
 }
 CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 5, "enable.partition.eof": True}
 
