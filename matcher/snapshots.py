@@ -14,6 +14,7 @@ pipe: no Kafka client, no logging, no locks another thread might have held at th
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,8 @@ from typing import NamedTuple, NoReturn
 from matcher.core import MatchingEngine
 from matcher.recovery import state_snapshot_record
 from schemas import Codec
+
+log = logging.getLogger("matcher.snapshots")
 
 SNAPSHOT_SCHEMA = "StateSnapshot"
 
@@ -50,9 +53,25 @@ class SnapshotWriter:
         self._readers = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"snapshot-{partition}")
 
     def start(self, engine: MatchingEngine, orders_offset: int, ts_ns: int) -> PendingSnapshot:
-        """Begin writing the engine's current state in a child process."""
+        """Begin writing the engine's current state in a child process.
+
+        Where no child can be made (a memory limit refusing the fork), the state is written here
+        and now instead: matching pauses for it, as it did before snapshots had children.
+        """
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(read_end)
+            os.close(write_end)
+            log.warning(
+                "cannot fork to write a state snapshot; writing it in place", extra={"error": str(exc)}
+            )
+            written: Future[bytes | None] = Future()
+            written.set_result(
+                encoded_state_snapshot(self.codec, engine, self.partition, orders_offset, ts_ns)
+            )
+            return PendingSnapshot(orders_offset, written)
         if pid == 0:  # the child
             os.close(read_end)
             self._write_and_exit(write_end, engine, orders_offset, ts_ns)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from matcher.core import MatchingEngine, NewOrder, OrderType, Side, SymbolParams
 from matcher.recovery import engine_state
 from matcher.snapshots import SnapshotWriter, encoded_state_snapshot
@@ -72,3 +74,20 @@ def test_a_child_that_fails_gives_no_snapshot_and_the_parent_goes_on() -> None:
     writer.close()
 
     assert value is None
+
+
+def test_where_no_child_can_be_made_the_snapshot_is_written_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = default_codec()
+    engine = engine_with_orders(12)
+    expected = encoded_state_snapshot(codec, engine, PARTITION, 12, 11)
+    writer = SnapshotWriter(codec, PARTITION)
+
+    def refused() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr("os.fork", refused)
+    pending = writer.start(engine, 12, 11)
+    writer.close()
+
+    assert pending.value.done()
+    assert pending.value.result() == expected
