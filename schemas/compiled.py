@@ -11,7 +11,7 @@ against each other over every schema), with two differences, both on purpose:
   ``(full name, record)`` pair as fastavro's tuple notation does, and a missing field takes its
   default when that is a plain value;
 - the **reader** is stricter: a negative enum or union index is an error, where fastavro counts
-  it from the end.
+  it from the end, and so is a varint of more than 64 bits, which fastavro wraps around.
 
 A schema shape neither handles (a union of several non-null branches that are not all records)
 raises :class:`Unsupported` at compile time, and the codec keeps fastavro for that record.
@@ -88,6 +88,8 @@ def read_long(data: bytes, position: int) -> tuple[int, int]:
         position += 1
         value |= (byte & 0x7F) << shift
         shift += 7
+    if value >> 64:  # more than a long holds: not Avro (fastavro would wrap it around)
+        raise ValueError(f"a varint of more than 64 bits at {position}")
     return (value >> 1) ^ -(value & 1), position
 
 

@@ -84,6 +84,11 @@ def test_a_long_reads_back_as_written(n: int) -> None:
     assert read_long(write_long(n) + b"tail", 0) == (n, len(write_long(n)))
 
 
+def test_a_varint_of_more_than_64_bits_is_refused() -> None:
+    with pytest.raises(ValueError, match="64 bits"):
+        read_long(b"\x80" * 9 + b"\x02", 0)
+
+
 @pytest.mark.parametrize("n", [0, -1, 1, 63, -64, 64, 8191, -8192, 8192, 2**31 - 1, -(2**63), 2**63 - 1])
 def test_a_long_is_written_as_fastavro_writes_it(n: int) -> None:
     schema = parse_schema({"type": "record", "name": "N", "fields": [{"name": "n", "type": "long"}]})
