@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry
 from bench.wireflow import FlowRow, WireCommand, flow_registry_yaml, read_flow, wire_command
 from matcher.processor import record_offset
 from matcher.service import CONSUMER_CONFIG, PRODUCER_CONFIG, Matcher, MatcherSettings, group_id, next_batch
+from runtime import native
 from runtime.broker import free_port, kafka_cluster
 from runtime.errors import UserError
 from runtime.kafka import (
@@ -505,5 +506,6 @@ def report(
         "e2e_max_ms": round(max(latencies) / 1e6, 2),
         "warm_up_s": args.warm_up_s,
         "profiled": args.cprofile is not None,
+        "native": native.status(),
         "notes": f"{RATE_NOTE}; {LATENCY_NOTE}",
     }

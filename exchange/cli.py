@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "matcher": ("matcher.service", "match one partition of `orders`, exactly once, until Ctrl-C"),
     "verify": ("matcher.verify", "replay a partition's log and compare every committed output"),
     "bench": ("bench.cli", "run a benchmark and print one JSON line"),
+    "native": ("runtime.native", "compile the hot modules with mypyc, or show whether they load"),
     "replay-lobster": ("matcher.lobster", "replay a LOBSTER folder through the matching core"),
 }
 

@@ -33,6 +33,7 @@ from matcher.processor import Processor, Record, Step, record_offset
 from matcher.recovery import RecoveryError, latest_snapshot, replay_orders
 from matcher.snapshots import SNAPSHOT_SCHEMA, PendingSnapshot, SnapshotWriter
 from matcher.wire import core_params
+from runtime import native
 from runtime.errors import UserError
 from runtime.health import Health, serve_ops
 from runtime.kafka import (
@@ -244,7 +245,8 @@ class Matcher:
         ops = serve_ops(
             self.health, self.settings.matcher_ops_host, self.settings.matcher_ops_port, self.metrics_registry
         )
-        log.info("ops endpoints", extra={"port": ops.port, "partition": self.partition})
+        where = {"port": ops.port, "partition": self.partition, "native": native.status()}
+        log.info("ops endpoints", extra=where)
         try:
             self.health.not_ready("recovering")
             self.producer.init()  # fences older instances; their open transaction is aborted

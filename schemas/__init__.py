@@ -1,6 +1,10 @@
 """Avro schemas (the single source of truth for Kafka records) and their codec."""
 
-from schemas.codec import (
+from runtime.native import install
+
+install()  # before any compiled module is imported (see runtime.native)
+
+from schemas.codec import (  # noqa: E402
     SCHEMA_HEADER,
     VERSION_HEADER,
     Codec,

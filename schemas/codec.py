@@ -37,10 +37,12 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
+from runtime import native
 from runtime.errors import UserError
-from schemas.compiled import Reader, Unsupported, Writer, compile_reader, compile_writer
+from schemas.compiled import Reader, Writer, entry_names, generate, load
 
 SCHEMA_DIR = Path(__file__).parent
+GENERATED_MODULE = "_exchange_avro"  # the generated codec module's name when compiled
 SHARED_TYPES_FILE = "common.avsc"
 RELEASED_FILE = "released.json"
 SCHEMA_HEADER = "schema"
@@ -92,8 +94,13 @@ class Codec:
     def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
         """Load and check every schema of ``schema_dir`` and the versions released before."""
         released = _read_released(schema_dir)
+        parsed = _parse_records(schema_dir)
+        # The compiled writers and readers: one generated module for all records (schemas.compiled).
+        self.generated_source = generate({name: schema for name, (_, schema) in parsed.items()})
+        functions = _generated_functions(self.generated_source)
         self._records: dict[str, _Record] = {}
-        for name, (version, schema) in _parse_records(schema_dir).items():
+        for name, (version, schema) in parsed.items():
+            write_name, read_name = entry_names(name)
             versions = released.get(name, {})
             _check_released(name, version, schema, versions)
             self._records[name] = _Record(
@@ -108,8 +115,8 @@ class Codec:
                     for v, form in versions.items()
                     if v < version
                 },
-                write=_compiled(compile_writer, schema),
-                read=_compiled(compile_reader, schema),
+                write=functions.get(write_name),
+                read=functions.get(read_name),
             )
 
     @property
@@ -194,13 +201,16 @@ class Codec:
             ) from None
 
 
-def _compiled(
-    compiler: Callable[[dict[str, Any], Mapping[str, Any]], _T], schema: dict[str, Any]
-) -> _T | None:
-    try:
-        return compiler(schema, schema["__named_schemas"])
-    except Unsupported:
-        return None  # fastavro handles this one
+def _generated_functions(source: str) -> Mapping[str, Any]:
+    """The functions of the generated codec module: compiled by mypyc when built from this very
+    source (see runtime.native), else run by the interpreter."""
+    module = native.generated_module(GENERATED_MODULE, source)
+    return vars(module) if module is not None else load(source)
+
+
+def generated_source() -> str:
+    """The codec module generated from the schemas here (what ``exchange native build`` compiles)."""
+    return default_codec().generated_source
 
 
 def _read_compiled(name: str, version: int, value: bytes, read: Reader) -> dict[str, Any]:

@@ -125,27 +125,52 @@ def read_double(data: bytes, position: int) -> tuple[float, int]:
     return _DOUBLE.unpack_from(data, position)[0], position + 8
 
 
+def write_float(value: float) -> bytes:
+    return _FLOAT.pack(value)
+
+
+def write_double(value: float) -> bytes:
+    return _DOUBLE.pack(value)
+
+
 # --- what both compilers share ---------------------------------------------------------------------
 
 
 class _Compiler:
-    """Generates functions, one per named record type, and the constants they use."""
+    """Generates functions, one per named record type, and the constants they use (as literals)."""
 
     prefix = "_f_"
+    constant_prefix = "_c"
 
     def __init__(self, named: Mapping[str, Any]) -> None:
         self.named = named
         self.functions: dict[str, str] = {}  # full name -> generated function's name
         self.sources: list[str] = []
-        self.constants: dict[str, Any] = {}
+        self.constants: dict[str, str] = {}  # name -> its value as Python source
         self._vars = 0
+        self._locals: list[str] = []  # the variables of the function being generated, to declare
+
+    def entry(self, name: str) -> str | None:
+        """The function of the record ``name``; None, and nothing generated, for a shape not handled."""
+        saved = dict(self.functions), list(self.sources), dict(self.constants)
+        try:
+            return self.function_for(name)
+        except Unsupported:
+            self.functions, self.sources, self.constants = saved
+            return None
 
     def function_for(self, name: str) -> str:
         """The generated function of the named record ``name`` (generated on first use)."""
         if name not in self.functions:
             function = self.prefix + re.sub(r"\W", "_", name)
             self.functions[name] = function
-            self.sources.append("\n".join(self.record_function(function, self.named[name])))
+            outer, self._locals = self._locals, []
+            try:
+                lines = self.record_function(function, self.named[name])
+                declarations = [f"    {var}: Any" for var in self._locals]
+            finally:
+                self._locals = outer
+            self.sources.append("\n".join([lines[0], *declarations, *lines[1:]]))
         return self.functions[name]
 
     def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
@@ -167,34 +192,18 @@ class _Compiler:
             raise Unsupported(f"a union of {branches!r}: only null-or-one-type and unions of records")
         return [str(self.resolve(branch)["name"]) for branch in branches]
 
-    def constant(self, value: Any) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
+    def constant(self, literal: str) -> str:
+        name = f"{self.constant_prefix}{len(self.constants)}"
+        self.constants[name] = literal
         return name
 
-    def var(self) -> str:
+    def var(self, declared: bool = True) -> str:
+        """A new local; ``declared`` ones are declared ``Any`` (mypyc infers the others' types)."""
         self._vars += 1
-        return f"v{self._vars}"
-
-    def build(self, entry: str, helpers: Mapping[str, Any], source_name: str) -> Any:
-        """Compile everything generated plus ``entry``; the function ``entry`` defines, as ``run``."""
-        scope: dict[str, Any] = {**helpers, **self.constants}
-        exec(compile("\n\n".join([*self.sources, entry]), source_name, "exec"), scope)
-        for constant in self.constants.values():
-            if isinstance(constant, _Dispatch):
-                constant.link(scope)
-        return scope["run"]
-
-
-class _Dispatch(dict[Any, tuple[Any, Any]]):
-    """A union's branches: key -> (what to write or the name to return, generated function's name).
-
-    Built before the functions it names exist; ``link`` puts the functions in once they do.
-    """
-
-    def link(self, scope: Mapping[str, Any]) -> None:
-        for key, (tag, function) in self.items():
-            self[key] = (tag, scope[function] if isinstance(function, str) else function)
+        name = f"v{self._vars}"
+        if declared:
+            self._locals.append(name)
+        return name
 
 
 def _optional(branches: list[Any]) -> tuple[int, int, Any] | None:
@@ -212,13 +221,13 @@ def _pad(indent: int) -> str:
 # --- writers ---------------------------------------------------------------------------------------
 
 _WRITE_PRIMITIVE = {
-    "int": "a(_long({v}))",
-    "long": "a(_long({v}))",
-    "string": "a(_string({v}))",
-    "bytes": "a(_bytes({v}))",
-    "boolean": 'a(b"\\x01" if {v} else b"\\x00")',
-    "float": "a(_float({v}))",
-    "double": "a(_double({v}))",
+    "int": "a.append(_wlong({v}))",
+    "long": "a.append(_wlong({v}))",
+    "string": "a.append(_wstring({v}))",
+    "bytes": "a.append(_wbytes({v}))",
+    "boolean": 'a.append(b"\\x01" if {v} else b"\\x00")',
+    "float": "a.append(_wfloat({v}))",
+    "double": "a.append(_wdouble({v}))",
     "null": "",
 }
 _PLAIN_DEFAULTS = (type(None), bool, int, str)
@@ -226,9 +235,10 @@ _PLAIN_DEFAULTS = (type(None), bool, int, str)
 
 class _WriterCompiler(_Compiler):
     prefix = "_w_"
+    constant_prefix = "_cw"
 
     def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
-        lines = [f"def {function}(r, a):"]
+        lines = [f"def {function}(r: Any, a: list[bytes]) -> None:"]
         for field in schema["fields"]:
             key, var = repr(field["name"]), self.var()
             default = field.get("default", ...)
@@ -251,10 +261,12 @@ class _WriterCompiler(_Compiler):
         if kind == "record":
             return [f"{pad}{self.function_for(resolved['name'])}({v}, a)"]
         if kind == "enum":
-            table = self.constant({symbol: write_long(i) for i, symbol in enumerate(resolved["symbols"])})
-            return [f"{pad}a({table}[{v}])"]
+            table = self.constant(
+                repr({symbol: write_long(i) for i, symbol in enumerate(resolved["symbols"])})
+            )
+            return [f"{pad}a.append({table}[{v}])"]
         if kind == "fixed":
-            return [f"{pad}a({v})"]
+            return [f"{pad}a.append({v})"]
         if kind in ("array", "map"):
             item = self.var()
             if kind == "array":
@@ -262,15 +274,15 @@ class _WriterCompiler(_Compiler):
                 items = resolved["items"]
             else:
                 key = self.var()
-                loop, each = f"for {key}, {item} in {v}.items():", [f"{pad}        a(_string({key}))"]
+                loop, each = f"for {key}, {item} in {v}.items():", [f"{pad}        a.append(_wstring({key}))"]
                 items = resolved["values"]
             return [
                 f"{pad}if {v}:",
-                f"{pad}    a(_long(len({v})))",
+                f"{pad}    a.append(_wlong(len({v})))",
                 f"{pad}    {loop}",
                 *each,
                 *self.value(items, item, indent + 2),
-                f'{pad}a(b"\\x00")',
+                f'{pad}a.append(b"\\x00")',
             ]
         raise Unsupported(f"no compiled writer for the Avro type {kind!r}")
 
@@ -281,56 +293,42 @@ class _WriterCompiler(_Compiler):
             null_index, other_index, other = optional
             return [
                 f"{pad}if {v} is None:",
-                f"{pad}    a({write_long(null_index)!r})",
+                f"{pad}    a.append({write_long(null_index)!r})",
                 f"{pad}else:",
-                f"{pad}    a({write_long(other_index)!r})",
+                f"{pad}    a.append({write_long(other_index)!r})",
                 *self.value(other, v, indent + 1),
             ]
         names = self.record_names(branches)
+        branches_of = [(name, write_long(i), self.function_for(name)) for i, name in enumerate(names)]
         table = self.constant(
-            _Dispatch({name: (write_long(i), self.function_for(name)) for i, name in enumerate(names)})
+            "{" + ", ".join(f"{name!r}: ({tag!r}, {fn})" for name, tag, fn in branches_of) + "}"
         )
         name, record, index, function = self.var(), self.var(), self.var(), self.var()
         return [
             f"{pad}{name}, {record} = {v}",
             f"{pad}{index}, {function} = {table}[{name}]",
-            f"{pad}a({index})",
+            f"{pad}a.append({index})",
             f"{pad}{function}({record}, a)",
         ]
-
-
-def compile_writer(schema: Mapping[str, Any], named: Mapping[str, Any]) -> Writer:
-    """A function writing records of the parsed record ``schema`` (named types looked up in ``named``)."""
-    compiler = _WriterCompiler({**named, schema["name"]: schema})
-    entry = compiler.function_for(schema["name"])
-    source = f"def run(r):\n    parts = []\n    {entry}(r, parts.append)\n    return b''.join(parts)"
-    helpers = {
-        "_long": write_long,
-        "_string": write_string,
-        "_bytes": write_bytes,
-        "_float": _FLOAT.pack,
-        "_double": _DOUBLE.pack,
-    }
-    writer: Writer = compiler.build(source, helpers, f"<avro writer of {schema['name']}>")
-    return writer
 
 
 # --- readers ---------------------------------------------------------------------------------------
 
 _READ_PRIMITIVE = {
-    "string": "{v}, p = _string(d, p)",
-    "bytes": "{v}, p = _bytes(d, p)",
-    "float": "{v}, p = _float(d, p)",
-    "double": "{v}, p = _double(d, p)",
+    "string": "{v}, p = _rstring(d, p)",
+    "bytes": "{v}, p = _rbytes(d, p)",
+    "float": "{v}, p = _rfloat(d, p)",
+    "double": "{v}, p = _rdouble(d, p)",
     "null": "{v} = None",
 }
 
 
 class _ReaderCompiler(_Compiler):
     prefix = "_r_"
+    constant_prefix = "_cr"
 
     def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
-        lines = [f"def {function}(d, p):"]
+        lines = [f"def {function}(d: bytes, p: int) -> tuple[dict[str, Any], int]:"]
         fields = []
         for field in schema["fields"]:
             var = self.var()
@@ -342,13 +340,14 @@ class _ReaderCompiler(_Compiler):
         pad, kind, resolved = _pad(indent), self.kind(schema), self.resolve(schema)
         if kind in ("int", "long"):
             # One byte is the common case (small numbers, lengths, indexes): no call for it.
+            byte = self.var(declared=False)  # an int: mypyc keeps it unboxed
             return [
-                f"{pad}{v} = d[p]",
-                f"{pad}if {v} < 128:",
-                f"{pad}    {v} = ({v} >> 1) ^ -({v} & 1)",
+                f"{pad}{byte} = d[p]",
+                f"{pad}if {byte} < 128:",
+                f"{pad}    {v} = ({byte} >> 1) ^ -({byte} & 1)",
                 f"{pad}    p += 1",
                 f"{pad}else:",
-                f"{pad}    {v}, p = _long(d, p)",
+                f"{pad}    {v}, p = _rlong(d, p)",
             ]
         if kind == "boolean":
             return [f"{pad}{v} = d[p] != 0", f"{pad}p += 1"]
@@ -360,10 +359,10 @@ class _ReaderCompiler(_Compiler):
             return [f"{pad}{v}, p = {self.function_for(resolved['name'])}(d, p)"]
         if kind == "enum":
             index = self.var()
-            table = self.constant(dict(enumerate(resolved["symbols"])))
+            table = self.constant(repr(dict(enumerate(resolved["symbols"]))))
             return [*self.value("long", index, indent), f"{pad}{v} = {table}[{index}]"]
         if kind == "fixed":
-            return [f"{pad}{v}, p = _fixed(d, p, {resolved['size']})"]
+            return [f"{pad}{v}, p = _rfixed(d, p, {resolved['size']})"]
         if kind in ("array", "map"):
             return self.blocks(kind, resolved, v, indent)
         raise Unsupported(f"no compiled reader for the Avro type {kind!r}")
@@ -381,20 +380,20 @@ class _ReaderCompiler(_Compiler):
             key = self.var()
             empty, store = "{}", f"{v}[{key}] = {item}"
             read_item = [
-                f"{pad}        {key}, p = _string(d, p)",
+                f"{pad}        {key}, p = _rstring(d, p)",
                 *self.value(schema["values"], item, indent + 2),
             ]
         return [
             f"{pad}{v} = {empty}",
-            f"{pad}{count}, p = _long(d, p)",
+            f"{pad}{count}, p = _rlong(d, p)",
             f"{pad}while {count}:",
             f"{pad}    if {count} < 0:",
             f"{pad}        {count} = -{count}",
-            f"{pad}        _, p = _long(d, p)",
+            f"{pad}        _, p = _rlong(d, p)",
             f"{pad}    for _ in range({count}):",
             *read_item,
             f"{pad}        {store}",
-            f"{pad}    {count}, p = _long(d, p)",
+            f"{pad}    {count}, p = _rlong(d, p)",
         ]
 
     def union(self, branches: list[Any], v: str, indent: int) -> list[str]:
@@ -414,7 +413,8 @@ class _ReaderCompiler(_Compiler):
                 f"{pad}    raise ValueError(f'union index {{{index}}} out of range')",
             ]
         names = self.record_names(branches)
-        table = self.constant(_Dispatch({i: (name, self.function_for(name)) for i, name in enumerate(names)}))
+        branches_of = [(i, name, self.function_for(name)) for i, name in enumerate(names)]
+        table = self.constant("{" + ", ".join(f"{i}: ({name!r}, {fn})" for i, name, fn in branches_of) + "}")
         name, record, function = self.var(), self.var(), self.var()
         # As fastavro with return_record_name: a (full name, record) pair.
         return [
@@ -425,23 +425,98 @@ class _ReaderCompiler(_Compiler):
         ]
 
 
+# --- the module ------------------------------------------------------------------------------------
+
+_MODULE_HEADER = """\"\"\"Avro writers and readers generated by schemas.compiled: do not edit.\"\"\"
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from schemas.compiled import (
+    read_bytes as _rbytes,
+    read_double as _rdouble,
+    read_fixed as _rfixed,
+    read_float as _rfloat,
+    read_long as _rlong,
+    read_string as _rstring,
+    write_bytes as _wbytes,
+    write_double as _wdouble,
+    write_float as _wfloat,
+    write_long as _wlong,
+    write_string as _wstring,
+)"""
+
+
+def entry_names(name: str) -> tuple[str, str]:
+    """The names of the generated module's writer and reader of the record ``name``."""
+    identifier = re.sub(r"\W", "_", name)
+    return f"write_{identifier}", f"read_{identifier}"
+
+
+def generate(records: Mapping[str, Mapping[str, Any]]) -> str:
+    """One Python module with a writer and a reader (see :func:`entry_names`) for every record.
+
+    ``records`` maps a name to a parsed record schema (fastavro's: its named types under
+    ``"__named_schemas"``). A record of a shape the compilers do not handle has no function for
+    that direction. The text is a function of the schemas alone, so its hash identifies them;
+    it runs as it is (:func:`load`) or compiled by mypyc (``runtime.native``).
+    """
+    named: dict[str, Any] = {}
+    for schema in records.values():
+        named.update(schema.get("__named_schemas", {}))
+        named[schema["name"]] = schema
+    writers, readers = _WriterCompiler(named), _ReaderCompiler(named)
+    entries = []
+    for name, schema in sorted(records.items()):
+        write_name, read_name = entry_names(name)
+        writer, reader = writers.entry(schema["name"]), readers.entry(schema["name"])
+        if writer is not None:
+            entries.append(
+                f"def {write_name}(r: Any) -> bytes:\n    a: list[bytes] = []\n    {writer}(r, a)\n"
+                "    return b''.join(a)"
+            )
+        if reader is not None:
+            entries.append(
+                f"def {read_name}(d: bytes) -> tuple[dict[str, Any], int]:\n    return {reader}(d, 0)"
+            )
+    constants = [
+        f"{constant}: Final = {literal}"
+        for compiler in (writers, readers)
+        for constant, literal in compiler.constants.items()
+    ]
+    parts = [_MODULE_HEADER, *writers.sources, *readers.sources, *entries, "\n".join(constants)]
+    return "\n\n\n".join(parts) + "\n"
+
+
+def load(source: str, filename: str = "<avro codecs>") -> dict[str, Any]:
+    """Run a module generated by :func:`generate`; its namespace."""
+    scope: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), scope)
+    return scope
+
+
+def _single(schema: Mapping[str, Any], named: Mapping[str, Any], direction: str) -> Any:
+    """The writer or reader of one record schema; Unsupported when its shape is not handled."""
+    compiler = _WriterCompiler if direction == "write" else _ReaderCompiler
+    compiler({**named, schema["name"]: schema}).function_for(schema["name"])  # raises Unsupported
+    scope = load(
+        generate({"record": {**schema, "__named_schemas": named}}), f"<avro codec of {schema['name']}>"
+    )
+    return scope[f"{direction}_record"]
+
+
+def compile_writer(schema: Mapping[str, Any], named: Mapping[str, Any]) -> Writer:
+    """A function writing records of the parsed record ``schema`` (named types looked up in ``named``)."""
+    writer: Writer = _single(schema, named, "write")
+    return writer
+
+
 def compile_reader(schema: Mapping[str, Any], named: Mapping[str, Any]) -> Reader:
     """A function reading a record of the parsed record ``schema``: ``(record, end position)``.
 
     It raises IndexError, EOFError, KeyError, ValueError or UnicodeDecodeError on bytes that are
     not such a record; bytes left over after the record are the caller's to refuse.
     """
-    compiler = _ReaderCompiler({**named, schema["name"]: schema})
-    entry = compiler.function_for(schema["name"])
-    helpers = {
-        "_long": read_long,
-        "_string": read_string,
-        "_bytes": read_bytes,
-        "_fixed": read_fixed,
-        "_float": read_float,
-        "_double": read_double,
-    }
-    reader: Reader = compiler.build(
-        f"def run(d):\n    return {entry}(d, 0)", helpers, f"<avro reader of {schema['name']}>"
-    )
+    reader: Reader = _single(schema, named, "read")
     return reader
