@@ -175,6 +175,7 @@ class Throughput(NamedTuple):
     commands: int
     seconds: float
     transactions: int
+    background_commits: int = 0  # of them, committed while the next batch was being applied
 
     @property
     def per_s(self) -> float:
@@ -295,7 +296,7 @@ class InProcessMatcher:
         """Wait for recovery, then time the matcher from ready until it has committed offset ``end``."""
         started = self.wait_until("ready", lambda: self.matcher.health.readiness()[0])
         finished = self.wait_until(f"offset {end}", lambda: self.committed() >= end)
-        return Throughput(end, finished - started, self.matcher.transactions)
+        return Throughput(end, finished - started, self.matcher.transactions, self.matcher.background_commits)
 
     def stop(self) -> int | None:
         self.shutdown.request()
@@ -492,6 +493,7 @@ def report(
         "matcher_s": round(matched.seconds, 3),
         "passthrough_s": round(baseline.seconds, 3),
         "matcher_transactions": matched.transactions,
+        "matcher_background_commits": matched.background_commits,
         "passthrough_transactions": baseline.transactions,
         "passthrough_runs_per_s": [round(run.per_s) for run in baselines],
         "batch_max_commands": settings.matcher_batch_max_commands,

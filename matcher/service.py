@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import math
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,8 @@ log = logging.getLogger("matcher")
 EXIT_FATAL = 3
 IDLE_POLL_S = 0.1
 GAUGE_EVERY_S = 1.0
+# How long a clean stop waits for a state snapshot still being written (seconds at a million orders).
+SNAPSHOT_AT_STOP_WAIT_S = 15.0
 
 
 class MatcherSettings(Settings):
@@ -145,7 +148,7 @@ class OpenBatch:
     records: list[Record] = field(default_factory=list)
     commands: int = 0
     end: int = 0  # the offset after the last command: what the transaction commits
-    started: float = 0.0  # monotonic time its first command was applied
+    started: float = 0.0  # monotonic time its first command was being taken
 
 
 class Tally:
@@ -285,31 +288,39 @@ class Matcher:
 
         A commit is milliseconds of waiting on the broker. Under load (a full batch) it runs in a
         thread of its own while this one goes on applying commands, which the next transaction
-        then carries, so commits cost no matching time. Below that, a batch commits before the
-        next is taken, as a plain loop would: starting a transaction right after the previous
-        commit meets the coordinator still finishing it (CONCURRENT_TRANSACTIONS, retried with a
-        backoff), which costs more latency than the overlap saves. Transactions follow each other
-        either way; the engine may run ahead of what is committed, and an abort rebuilds it from
-        the committed state anyway.
+        then carries, so commits cost no matching time. A batch that is not full commits only
+        once nothing more is waiting (the partition's end is reached) or its first command has
+        waited ``matcher_batch_max_ms``; it commits before the next is taken, as a plain loop
+        would: starting a transaction right after the previous commit meets the coordinator still
+        finishing it (CONCURRENT_TRANSACTIONS, retried with a backoff), which costs more latency
+        than the overlap saves. Transactions follow each other either way; the engine may run
+        ahead of what is committed, and an abort rebuilds it from the committed state anyway.
         """
         limit = self.settings.matcher_batch_max_commands
         try:
+            # When the open batch's clock starts if this brings its first command: at once under load;
+            # when idle, earlier than the command came, so it commits no later than it used to.
+            taking_since = time.monotonic()
             batch = next_batch(
                 self.consumer,
                 self.topics.orders,
                 self.partition,
                 limit - self._open.commands,
-                self.settings.matcher_batch_max_ms,
+                self._batch_ms_left(),
                 # While a commit is in flight take only what has arrived; nothing: wait for the commit.
                 wait_s=0 if self._committing is not None else IDLE_POLL_S,
             )
             if batch:
-                self.apply(batch)
+                self.apply(batch, taking_since)
             committing = self._committing
             if committing is not None and (committing.done() or not batch or self._open.commands >= limit):
                 self.settle()
             if self._committing is None and self._open.commands:
-                self.start_commit(background=self._open.commands >= limit)
+                full = self._open.commands >= limit
+                if full or self._caught_up() or self._batch_ms_left() == 0:
+                    self.start_commit(background=full)
+            elif self._committing is None and self._snapshot_finished():
+                self._commit_snapshot_alone()  # the partition went quiet: no batch would carry it
         except (TransactionAborted, InjectedAbort) as exc:
             self.metrics.aborts.inc()
             log.warning("transaction aborted; recovering", extra={"reason": str(exc)})
@@ -317,6 +328,18 @@ class Matcher:
             self.recover()
             self.health.ready()
         self._update_gauges()
+
+    def _caught_up(self) -> bool:
+        """Whether every command committed to `orders` so far has been taken."""
+        return self.consumer.at_end(self.topics.orders, self.partition)
+
+    def _batch_ms_left(self) -> int:
+        """How much longer the open batch may wait to fill (``batch_max_ms`` from its first command)."""
+        max_ms = self.settings.matcher_batch_max_ms
+        if not self._open.commands:
+            return max_ms
+        waited_ms = (time.monotonic() - self._open.started) * 1000
+        return max(0, math.ceil(max_ms - waited_ms))
 
     # --- recovery --------------------------------------------------------------------------------
 
@@ -398,14 +421,19 @@ class Matcher:
                 self.settle()
                 self.start_commit()
             self.settle()
+            # A snapshot being written is worth its few seconds: the next start replays less.
+            if self._snapshot is not None:
+                wait([self._snapshot.value], timeout=SNAPSHOT_AT_STOP_WAIT_S)
+            if self._snapshot_finished():
+                self._commit_snapshot_alone()
         except (TransactionAborted, InjectedAbort) as exc:  # nothing is lost: the next instance replays
             log.warning("the last transaction aborted while stopping", extra={"reason": str(exc)})
 
-    def apply(self, batch: list[Message]) -> None:
-        """Apply ``batch`` to the engine; its records join the open batch."""
+    def apply(self, batch: list[Message], taking_since: float) -> None:
+        """Apply ``batch``, taken since ``taking_since`` (monotonic); its records join the open batch."""
         open_batch = self._open
         if not open_batch.commands:
-            open_batch.started = time.monotonic()
+            open_batch.started = taking_since
         records = open_batch.records
         tally = Tally()
         for message in batch:
@@ -443,6 +471,14 @@ class Matcher:
             self.producer.commit(self.consumer, offsets)
             self._committed(batch)
 
+    def _snapshot_finished(self) -> bool:
+        return self._snapshot is not None and self._snapshot.value.done()
+
+    def _commit_snapshot_alone(self) -> None:
+        """Commit a transaction of no commands at the committed offset, carrying the snapshots due."""
+        self._open = OpenBatch(end=self.next_offset, started=time.monotonic())
+        self.start_commit()
+
     def settle(self) -> None:
         """Wait for the transaction committing in the background, if any; raises what its commit raised."""
         committing, batch = self._committing, self._committing_batch
@@ -454,7 +490,8 @@ class Matcher:
 
     def _committed(self, batch: OpenBatch) -> None:
         self.next_offset = batch.end
-        self.metrics.batch_commands.observe(batch.commands)
+        if batch.commands:
+            self.metrics.batch_commands.observe(batch.commands)
         self.metrics.transaction_seconds.observe(time.monotonic() - batch.started)
         self.metrics.committed_offset.set(batch.end)
 

@@ -145,7 +145,8 @@ class Codec:
         spec = self._record(name, EncodeError)
         if not checked and spec.write is not None:
             try:
-                return spec.write(record), list(spec.headers)
+                plain = record if isinstance(record, dict) else dict(record)  # compiled, it takes a dict
+                return spec.write(plain), list(spec.headers)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise EncodeError("INVALID_RECORD", f"{name} v{spec.version}: {_one_line(exc)}") from exc
         buffer = io.BytesIO()

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
-Writer = Callable[[Mapping[str, Any]], bytes]
+Writer = Callable[[dict[str, Any]], bytes]  # compiled, it takes a dict and nothing else
 Reader = Callable[[bytes], tuple[dict[str, Any], int]]  # the record and where it ended
 
 
@@ -238,7 +238,7 @@ class _WriterCompiler(_Compiler):
     constant_prefix = "_cw"
 
     def record_function(self, function: str, schema: Mapping[str, Any]) -> list[str]:
-        lines = [f"def {function}(r: Any, a: list[bytes]) -> None:"]
+        lines = [f"def {function}(r: dict[str, Any], a: list[bytes]) -> None:"]
         for field in schema["fields"]:
             key, var = repr(field["name"]), self.var()
             default = field.get("default", ...)

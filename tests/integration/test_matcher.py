@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from matcher.recovery import StateSnapshot, latest_snapshot
 from matcher.verify import Report, verify_partition
 from runtime.kafka import IdempotentProducer
-from schemas import encode
+from schemas import default_codec, encode
 from tests.integration.conftest import (
     FlowCluster,
     RunningMatcher,
@@ -30,6 +32,10 @@ def _verify(cluster: FlowCluster, partition: int = 0, from_snapshot: bool = Fals
         group=f"{cluster.settings.topic_prefix}matcher-{partition}",
         from_snapshot=from_snapshot,
     )
+
+
+def _latest_snapshot(cluster: FlowCluster, partition: int = 0) -> StateSnapshot | None:
+    return latest_snapshot(cluster.bootstrap, cluster.topics.state_snapshots, partition, default_codec())
 
 
 def _match(cluster: FlowCluster, start_matcher: StartMatcher, end: int, **settings: object) -> RunningMatcher:
@@ -142,3 +148,52 @@ def test_injected_aborts_leave_outputs_identical_to_a_clean_run(
     assert _verify(cluster).mismatches == 0  # identical, byte for byte, to what a clean replay produces
     outputs = read_raw(cluster.bootstrap, cluster.topics.executions)
     assert len(outputs) == len(set(outputs))  # nothing of an aborted transaction shows twice
+
+
+def test_a_backlog_is_committed_in_full_batches_each_while_the_next_is_matched(
+    make_cluster: MakeCluster, start_matcher: StartMatcher, tmp_path: Path
+) -> None:
+    rows = generate_flow(tmp_path / "flow.csv", "mixed", 2_000, seed=5)
+    cluster = make_cluster(["SYM000"])
+    cluster.produce(flow_commands(rows))
+
+    # Only a full batch or the partition's end may close a batch: the wait never runs out here.
+    matcher = _match(
+        cluster, start_matcher, len(rows), matcher_batch_max_commands=200, matcher_batch_max_ms=600_000
+    )
+
+    assert matcher.matcher.transactions == len(rows) // 200
+    assert matcher.matcher.background_commits == matcher.matcher.transactions
+    assert _verify(cluster).mismatches == 0
+
+
+def test_a_lone_command_is_committed_at_once_when_nothing_more_is_waiting(
+    make_cluster: MakeCluster, start_matcher: StartMatcher, tmp_path: Path
+) -> None:
+    rows = generate_flow(tmp_path / "flow.csv", "mixed", 1, seed=5)
+    cluster = make_cluster(["SYM000"])
+    start_matcher(cluster, matcher_batch_max_commands=200, matcher_batch_max_ms=600_000)
+
+    cluster.produce(flow_commands(rows))
+
+    # Waiting for the batch to fill, or for its ten minutes, would miss this guard.
+    cluster.wait_committed(0, 1, guard_s=60)
+    assert [r["command_offset"] for r in cluster.replies()] == [0]
+
+
+def test_a_snapshot_finished_after_the_last_batch_is_committed_while_the_partition_is_quiet(
+    make_cluster: MakeCluster, start_matcher: StartMatcher, tmp_path: Path
+) -> None:
+    rows = generate_flow(tmp_path / "flow.csv", "mixed", 400, seed=5)
+    cluster = make_cluster(["SYM000"])
+    cluster.produce(flow_commands(rows))
+
+    # The snapshot is taken with the last batch, so no later batch exists to carry it.
+    start_matcher(cluster, matcher_batch_max_commands=200, matcher_snapshot_every_commands=400)
+    cluster.wait_committed(0, len(rows))
+
+    deadline = time.monotonic() + 60
+    while (snapshot := _latest_snapshot(cluster)) is None or snapshot.orders_offset < len(rows):
+        assert time.monotonic() < deadline, "the state snapshot was never committed"
+        time.sleep(0.2)
+    assert cluster.committed(0) == len(rows)
