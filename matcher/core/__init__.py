@@ -25,6 +25,10 @@ What to import (everything else is internal and may change)::
   types in ``MARKET_DATA``, each with a per-symbol gapless ``seq``), all in one ordered list per
   command. The event at index ``i`` of the list for offset ``o`` has the id
   ``(command_id(partition, o), i)``.
+- Client order ids: a new order whose (account, client order id) is known answers with that
+  order's state and creates nothing. A done (or rejected) order stays known for
+  ``CLIENT_ID_MEMORY_COMMANDS`` offsets after the command that finished it, then is forgotten
+  and its id may be used again; an open order stays known while it rests.
 - Reason codes: ``matcher.core.reasons`` (UPPER_SNAKE strings; ``reasons.ALL`` lists them).
 - ReferenceEngine (``matcher.core.reference``): the slow, obviously-correct twin the tests
   compare with, also a readable statement of the rules.
@@ -32,6 +36,7 @@ What to import (everything else is internal and may change)::
 
 from matcher.core import reasons
 from matcher.core.commands import (
+    CLIENT_ID_MEMORY_COMMANDS,
     MAX_QTY,
     AddSymbol,
     Amend,
@@ -74,6 +79,7 @@ from matcher.core.events import (
 from matcher.core.snapshot import SnapshotError
 
 __all__ = [
+    "CLIENT_ID_MEMORY_COMMANDS",
     "MARKET_DATA",
     "MAX_QTY",
     "AddSymbol",

@@ -15,6 +15,13 @@ from typing import Final, NamedTuple
 # The largest quantity a 64-bit signed wire field can carry: "no maximum" in SymbolParams.
 MAX_QTY: Final = 2**63 - 1
 
+# The final state of a done order that had a client order id is kept for this many commands after
+# the one that finished it: a retry of the order gets the same answer, and a query or cancel by
+# client id finds it. After that it is forgotten, and the client order id may be used again.
+# A constant of the core, not a setting: a replay must forget exactly what the original forgot.
+# It bounds the state by the recent flow instead of the whole history.
+CLIENT_ID_MEMORY_COMMANDS: Final = 500_000
+
 
 class Side(IntEnum):
     BUY = 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -23,6 +24,7 @@ from typing import Any, Final
 from matcher.core import reasons, snapshot
 from matcher.core.book import Book, Order, OrderBook
 from matcher.core.commands import (
+    CLIENT_ID_MEMORY_COMMANDS,
     AddSymbol,
     Amend,
     Cancel,
@@ -89,7 +91,10 @@ _STATUSES: Final[dict[str, OrderStatus]] = {m.value: m for m in OrderStatus}
 # Larger than any key: the limit of a market order when the symbol has no price band.
 _NO_LIMIT: Final = 2**127
 
-SNAPSHOT_VERSION: Final = 1
+# Version 2 added, to each done order kept by client order id, the offset of the command that
+# finished it; a version 1 snapshot is read as if they had all finished at offset 0.
+SNAPSHOT_VERSION: Final = 2
+READABLE_SNAPSHOT_VERSIONS: Final = frozenset({1, 2})
 
 
 class InvariantViolation(Exception):
@@ -103,15 +108,27 @@ class MatchingEngine:
     Queries read the state without changing it; `snapshot()`/`restore()` save and load it whole.
     """
 
-    def __init__(self, partition: int, symbols: Iterable[SymbolParams] = ()) -> None:
+    def __init__(
+        self,
+        partition: int,
+        symbols: Iterable[SymbolParams] = (),
+        *,
+        client_id_memory: int = CLIENT_ID_MEMORY_COMMANDS,  # other values are for tests only
+    ) -> None:
         if type(partition) is not int or not 0 <= partition < 2 ** (63 - OFFSET_BITS):
             raise ValueError(f"partition must be an integer in [0, {2 ** (63 - OFFSET_BITS)})")
+        if type(client_id_memory) is not int or client_id_memory < 1:
+            raise ValueError("client_id_memory must be a positive number of commands")
         self.partition = partition
         self._id_base = partition << OFFSET_BITS
         self._books: dict[str, OrderBook] = {}
         self._orders: dict[int, Order] = {}  # every resting order by id
         # (account, client order id) -> the order while it rests, its final state once done.
         self._by_client_id: dict[tuple[str, str], Order | OrderState] = {}
+        # The done ones among them, by the offset of the command that finished them (oldest first).
+        self._done: deque[tuple[int, tuple[str, str]]] = deque()
+        self._client_id_memory = client_id_memory
+        self._offset = 0  # of the command being applied
         for params in symbols:
             problem = symbol_params_problem(params)
             if problem is not None:
@@ -136,7 +153,22 @@ class MatchingEngine:
 
     def apply(self, command: Command, offset: int) -> list[Event]:
         """Run `command`, read at `offset` of the `orders` partition; return its events in order."""
+        done = self._done
+        if done and done[0][0] <= offset - self._client_id_memory:
+            self._forget_done(offset - self._client_id_memory)
+        self._offset = offset
         return self._handlers[type(command)](command, offset)
+
+    def _forget_done(self, up_to: int) -> None:
+        """Forget the done orders finished at offset ``up_to`` or before (see CLIENT_ID_MEMORY_COMMANDS)."""
+        done, by_client_id = self._done, self._by_client_id
+        while done and done[0][0] <= up_to:
+            del by_client_id[done.popleft()[1]]
+
+    def _keep_done(self, key: tuple[str, str], state: OrderState) -> None:
+        """Keep the final state of a done order by its client order id, finished by this command."""
+        self._by_client_id[key] = state
+        self._done.append((self._offset, key))
 
     # ------------------------------------------------------------------ new orders
 
@@ -264,7 +296,7 @@ class MatchingEngine:
         if cid is not None:
             # A retry of a rejected order must get the same answer, so the rejection is remembered,
             # with only the fields that were valid (anything else could not be snapshotted).
-            self._by_client_id[command.account, cid] = rejected_order_state(command, order_id)
+            self._keep_done((command.account, cid), rejected_order_state(command, order_id))
         return [
             Rejected(
                 (command.ts, command.symbol, command.account, order_id, cid, "NewOrder", reason),
@@ -494,7 +526,7 @@ class MatchingEngine:
         """Keep the final state of a done order that has a client order id, for idempotent retries."""
         cid = order.client_order_id
         assert cid is not None, "only orders with a client order id are kept once done"
-        self._by_client_id[order.account, cid] = order.state(status, order_type)
+        self._keep_done((order.account, cid), order.state(status, order_type))
 
     # ------------------------------------------------------------------ cancel, amend, cancel all
 
@@ -826,6 +858,15 @@ class MatchingEngine:
                     self._by_client_id.get((order.account, order.client_order_id)) is order,
                     f"order {order.order_id}: client id not indexed",
                 )
+        done_keys = [key for _, key in self._done]
+        kept = {key for key, entry in self._by_client_id.items() if type(entry) is OrderState}
+        _check(len(done_keys) == len(kept) and set(done_keys) == kept, "done orders and their offsets differ")
+        finished = [offset for offset, _ in self._done]
+        _check(finished == sorted(finished), "done orders are not oldest first")
+        _check(
+            not finished or finished[0] > self._offset - self._client_id_memory,
+            f"a done order finished at {finished[0] if finished else None} is kept too long",
+        )
 
     def state_hash(self) -> str:
         """SHA-256 of the whole state in canonical form: equal states hash equal, whatever their history.
@@ -842,12 +883,14 @@ class MatchingEngine:
     def restore(self, data: bytes) -> None:
         """Replace the whole state with one saved by `snapshot()` of an engine of the same partition."""
         with _collector_paused():  # decoding builds a million tuples too
-            partition, books, done = snapshot.decode(SNAPSHOT_VERSION, data)
+            version, (partition, books, done) = snapshot.decode(READABLE_SNAPSHOT_VERSIONS, data)
             if partition != self.partition:
                 raise ValueError(
                     f"snapshot is of partition {partition}, this engine runs partition {self.partition}"
                 )
-            self._books, self._orders, self._by_client_id = {}, {}, {}
+            if version == 1:
+                done = [(account, cid, 0, state) for account, cid, state in done]
+            self._books, self._orders, self._by_client_id, self._done = {}, {}, {}, deque()
             self._rebuild(books, done)
 
     def _rebuild(self, books: list[Any], done: list[Any]) -> None:
@@ -887,7 +930,19 @@ class MatchingEngine:
                         if cid is not None:
                             by_client_id[account, cid] = order
                     level.total = total
-        for account, cid, (ts, symbol, order_id, side, order_type, price, qty, filled, status) in done:
+        finished = []
+        for account, cid, finished_at, (
+            ts,
+            symbol,
+            order_id,
+            side,
+            order_type,
+            price,
+            qty,
+            filled,
+            status,
+        ) in done:
+            finished.append((finished_at, (account, cid)))
             by_client_id[account, cid] = OrderState.of(
                 ts,
                 symbol,
@@ -902,13 +957,16 @@ class MatchingEngine:
                 0,
                 _STATUSES[status],
             )
+        finished.sort()
+        self._done.extend(finished)
 
     def _state(self) -> tuple[Any, ...]:
         """The whole state as plain values in a canonical order: what snapshots are made of.
 
         (partition, books, done): per book its registry entry, seq and last trade price, then per
         side its levels best first as (price, orders oldest first); ``done`` holds the final states
-        of done orders that have a client order id, by (account, client order id).
+        of done orders that have a client order id, by (account, client order id), each with the
+        offset of the command that finished it.
         """
         books = []
         for symbol in sorted(self._books):
@@ -930,10 +988,12 @@ class MatchingEngine:
                     sides,
                 )
             )
+        finished_at = {key: offset for offset, key in self._done}
         done = [
             (
                 account,
                 cid,
+                finished_at[account, cid],
                 tuple(
                     map(
                         _plain,

@@ -19,6 +19,8 @@ the model-based tests compare two independent readings of the same rules:
   the smaller (both when equal). A cut that leaves an order open shrinks its quantity.
 - The rest: GTC limit rests (BookLevel); market is cancelled (NO_LIQUIDITY); IOC expires
   (IMMEDIATE_OR_CANCEL); FOK expires untouched (FOK_NOT_FILLABLE) unless it can fill completely.
+- A done order (or rejected new order) with a client order id is remembered by it until the
+  command ``client_id_memory`` offsets after the one that finished it, which forgets it first.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 from matcher.core import reasons
 from matcher.core.commands import (
+    CLIENT_ID_MEMORY_COMMANDS,
     AddSymbol,
     Amend,
     Cancel,
@@ -119,11 +122,19 @@ class _Symbol:
 class ReferenceEngine:
     """Same interface and answers as MatchingEngine (apply and the queries), without any speed."""
 
-    def __init__(self, partition: int, symbols: list[SymbolParams]) -> None:
+    def __init__(
+        self,
+        partition: int,
+        symbols: list[SymbolParams],
+        *,
+        client_id_memory: int = CLIENT_ID_MEMORY_COMMANDS,
+    ) -> None:
         self.partition = partition
         self.symbols = {p.symbol: _Symbol(p, p.halted) for p in symbols}
         self.resting: dict[str, list[_Order]] = {p.symbol: [] for p in symbols}  # oldest first
         self.by_client_id: dict[tuple[str, str], _Order | OrderState] = {}
+        self.client_id_memory = client_id_memory
+        self.done_at: dict[tuple[str, str], int] = {}  # done orders' keys: the offset that finished them
 
     # ------------------------------------------------------------------ queries
 
@@ -187,6 +198,16 @@ class ReferenceEngine:
     # ------------------------------------------------------------------ commands
 
     def apply(self, command: Command, offset: int) -> list[Event]:
+        forgotten = [key for key, at in self.done_at.items() if at <= offset - self.client_id_memory]
+        for key in forgotten:
+            del self.by_client_id[key], self.done_at[key]
+        events = self._run(command, offset)
+        for key, entry in self.by_client_id.items():
+            if isinstance(entry, OrderState) and key not in self.done_at:
+                self.done_at[key] = offset
+        return events
+
+    def _run(self, command: Command, offset: int) -> list[Event]:
         if isinstance(command, NewOrder):
             return self._new_order(command, command_id(self.partition, offset))
         if isinstance(command, Cancel):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import marshal
 import struct
+from collections.abc import Collection
 from typing import Any, Final
 
 MAGIC: Final = b"XCORESNP"
@@ -33,14 +34,15 @@ def encode(version: int, payload: tuple[Any, ...]) -> bytes:
     return MAGIC + _HEADER.pack(version, len(body)) + body
 
 
-def decode(version: int, data: bytes) -> tuple[Any, ...]:
-    """The payload of a snapshot of format `version`; SnapshotError for anything else."""
+def decode(versions: Collection[int], data: bytes) -> tuple[int, tuple[Any, ...]]:
+    """The format version and payload of a snapshot of one of `versions`; SnapshotError for anything else."""
     start = len(MAGIC) + _HEADER.size
     if len(data) < start or data[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a matching-core snapshot")
     found, length = _HEADER.unpack_from(data, len(MAGIC))
-    if found != version:
-        raise SnapshotError(f"snapshot format version {found}; this engine reads version {version}")
+    if found not in versions:
+        readable = ", ".join(map(str, sorted(versions)))
+        raise SnapshotError(f"snapshot format version {found}; this engine reads version {readable}")
     if len(data) - start != length:
         raise SnapshotError(
             f"snapshot is truncated or padded: {len(data) - start} payload bytes, {length} expected"
@@ -51,4 +53,4 @@ def decode(version: int, data: bytes) -> tuple[Any, ...]:
         raise SnapshotError(f"snapshot payload is corrupt: {exc}") from exc
     if not isinstance(payload, tuple):
         raise SnapshotError("snapshot payload is not a tuple")
-    return payload
+    return found, payload

@@ -71,3 +71,37 @@ def test_a_cancel_by_a_client_order_id_never_used_is_rejected_as_unknown() -> No
     events = venue.send(Cancel(1, "ABC", "alice", client_order_id="nope"))
 
     assert events[0].reason == reasons.UNKNOWN_ORDER
+
+
+def test_a_done_orders_client_order_id_is_remembered_for_the_memory_then_free_again() -> None:
+    venue = Venue(client_id_memory=10)
+    original = venue.place(buy(5, 100, client_order_id="c-1"))
+    venue.send(Cancel(2, "ABC", "alice", original))  # done at offset 1
+    venue.offset = 10  # the last command that still remembers it
+
+    [retry] = venue.send(buy(5, 100, client_order_id="c-1"))
+    again = venue.place(buy(7, 101, client_order_id="c-1"))  # offset 11 forgets it first
+
+    assert (retry.order_id, retry.status) == (original, OrderStatus.CANCELLED)
+    assert again != original
+    assert venue.engine.order_by_client_id("alice", "c-1").qty == 7  # type: ignore[union-attr]
+
+
+def test_a_rejected_orders_client_order_id_is_forgotten_like_a_done_orders() -> None:
+    venue = Venue(client_id_memory=3)
+    venue.send(buy(0, 100, client_order_id="c-1"))  # rejected at offset 0
+    venue.offset = 3
+
+    venue.place(buy(5, 100, client_order_id="c-1"))
+
+    assert venue.engine.order_by_client_id("alice", "c-1").status == OrderStatus.NEW  # type: ignore[union-attr]
+
+
+def test_an_open_order_is_never_forgotten_however_old() -> None:
+    venue = Venue(client_id_memory=3)
+    order = venue.place(buy(5, 100, client_order_id="c-1"))
+    venue.offset = 1_000
+
+    [state] = venue.send(buy(5, 100, client_order_id="c-1"))
+
+    assert (state.order_id, state.status) == (order, OrderStatus.NEW)

@@ -3,7 +3,8 @@
 A Hypothesis state machine sends random sequences of every command type (new orders of every
 kind, cancels, amends, cancel-all, halts, symbols added at run time, queries, and restores
 from a snapshot) to both, compares every event, and after every step checks the fast engine's
-invariants and that both hold the same books, open orders and client order ids.
+invariants and that both hold the same books, open orders and client order ids. A second
+machine runs the same with a memory of done client order ids a few commands long.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
 
 from matcher.core import (
+    CLIENT_ID_MEMORY_COMMANDS,
     AddSymbol,
     Amend,
     Cancel,
@@ -77,11 +79,12 @@ class EngineVsReference(RuleBasedStateMachine):
     """Three rules place orders (passive, aggressive, anything at all), so books fill up and trade."""
 
     orders = Bundle("orders")
+    client_id_memory = CLIENT_ID_MEMORY_COMMANDS
 
     def __init__(self) -> None:
         super().__init__()
-        self.engine = MatchingEngine(PARTITION, SYMBOLS)
-        self.reference = ReferenceEngine(PARTITION, SYMBOLS)
+        self.engine = MatchingEngine(PARTITION, SYMBOLS, client_id_memory=self.client_id_memory)
+        self.reference = ReferenceEngine(PARTITION, SYMBOLS, client_id_memory=self.client_id_memory)
         self.offset = 0
 
     def send(self, command: Command) -> None:
@@ -274,7 +277,7 @@ class EngineVsReference(RuleBasedStateMachine):
 
     @rule()
     def restore_from_snapshot(self) -> None:
-        restored = MatchingEngine(PARTITION)
+        restored = MatchingEngine(PARTITION, client_id_memory=self.client_id_memory)
         restored.restore(self.engine.snapshot())
         assert restored.state_hash() == self.engine.state_hash()
         self.engine = restored
@@ -298,3 +301,13 @@ class EngineVsReference(RuleBasedStateMachine):
 
 TestEngineVsReference = EngineVsReference.TestCase
 TestEngineVsReference.settings = CORE_SETTINGS
+
+
+class ForgetfulEngineVsReference(EngineVsReference):
+    """The same, remembering done orders by client id for a few commands only: both must forget alike."""
+
+    client_id_memory = 3
+
+
+TestForgetfulEngineVsReference = ForgetfulEngineVsReference.TestCase
+TestForgetfulEngineVsReference.settings = CORE_SETTINGS

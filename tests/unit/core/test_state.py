@@ -11,8 +11,11 @@ from matcher.core import (
     Halt,
     InvariantViolation,
     MatchingEngine,
+    OrderAccepted,
+    OrderStatus,
     SnapshotError,
     SymbolParams,
+    snapshot,
 )
 from matcher.core.snapshot import MAGIC
 from tests.unit.core.venue import SYMBOL, Venue, buy, sell
@@ -143,3 +146,31 @@ def test_a_rejected_order_with_malformed_fields_and_a_client_order_id_still_snap
         0,
         "REJECTED",
     )
+
+
+def test_a_restored_engine_forgets_done_orders_at_the_same_offset_as_the_original() -> None:
+    original = Venue(client_id_memory=5)
+    order = original.place(buy(5, 100, client_order_id="c-1"))
+    original.send(Cancel(2, SYMBOL, "alice", order))  # done at offset 1
+    restored = Venue(client_id_memory=5)
+    restored.engine.restore(original.engine.snapshot())
+    restored.offset = original.offset = 5  # offset 5 still remembers it, 6 forgets it
+
+    retries = [venue.send(buy(5, 100, client_order_id="c-1"))[0] for venue in (original, restored)]
+    reuses = [venue.send(buy(5, 100, client_order_id="c-1"))[0] for venue in (original, restored)]
+
+    assert [(state.order_id, state.status) for state in retries] == [(order, OrderStatus.CANCELLED)] * 2
+    assert [type(event) for event in reuses] == [OrderAccepted, OrderAccepted]
+    assert original.engine.state_hash() == restored.engine.state_hash()
+
+
+def test_a_version_1_snapshot_restores_its_done_orders_as_finished_at_offset_0() -> None:
+    venue = Venue(client_id_memory=5)
+    venue.send(buy(0, 100, client_order_id="c-1"))  # rejected, kept by its client order id
+    _, (partition, books, done) = snapshot.decode({2}, venue.engine.snapshot())
+    version_1 = snapshot.encode(1, (partition, books, [(a, c, state) for a, c, _, state in done]))
+    restored = Venue(client_id_memory=5)
+
+    restored.engine.restore(version_1)
+
+    assert restored.engine.state_hash() == venue.engine.state_hash()

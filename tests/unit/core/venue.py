@@ -53,8 +53,8 @@ def _order(side: Side, qty: int, price: int | None, fields: dict[str, Any]) -> N
 class Venue:
     """One engine, partition 0 unless told, with offsets counting up from 0."""
 
-    def __init__(self, *symbols: SymbolParams, partition: int = 0) -> None:
-        self.engine = MatchingEngine(partition, symbols or [SymbolParams(SYMBOL)])
+    def __init__(self, *symbols: SymbolParams, partition: int = 0, **engine_options: Any) -> None:
+        self.engine = MatchingEngine(partition, symbols or [SymbolParams(SYMBOL)], **engine_options)
         self.offset = 0
 
     def send(self, command: Command) -> list[Event]:
