@@ -298,8 +298,8 @@ class Matcher:
         """
         limit = self.settings.matcher_batch_max_commands
         try:
-            # When the open batch's clock starts if this brings its first command: at once under load;
-            # when idle, earlier than the command came, so it commits no later than it used to.
+            # The open batch's clock starts here if this call brings its first command: under load
+            # that is when the command came; when idle it is earlier, so the batch closes sooner.
             taking_since = time.monotonic()
             batch = next_batch(
                 self.consumer,
@@ -472,7 +472,9 @@ class Matcher:
             self._committed(batch)
 
     def _snapshot_finished(self) -> bool:
-        return self._snapshot is not None and self._snapshot.value.done()
+        """Whether a state snapshot is written and the committed offset reached it (_finished_snapshot)."""
+        pending = self._snapshot
+        return pending is not None and pending.value.done() and pending.orders_offset <= self.next_offset
 
     def _commit_snapshot_alone(self) -> None:
         """Commit a transaction of no commands at the committed offset, carrying the snapshots due."""
