@@ -158,12 +158,13 @@ def test_a_backlog_is_committed_in_full_batches_each_while_the_next_is_matched(
     cluster.produce(flow_commands(rows))
 
     # Only a full batch or the partition's end may close a batch: the wait never runs out here.
-    matcher = _match(
-        cluster, start_matcher, len(rows), matcher_batch_max_commands=200, matcher_batch_max_ms=600_000
-    )
+    running = start_matcher(cluster, matcher_batch_max_commands=200, matcher_batch_max_ms=600_000)
+    cluster.wait_committed(0, len(rows))
+    transactions, in_background = running.matcher.transactions, running.matcher.background_commits
+    assert running.stop() == 0
 
-    assert matcher.matcher.transactions == len(rows) // 200
-    assert matcher.matcher.background_commits == matcher.matcher.transactions
+    assert transactions == len(rows) // 200
+    assert in_background == transactions
     assert _verify(cluster).mismatches == 0
 
 
@@ -197,3 +198,22 @@ def test_a_snapshot_finished_after_the_last_batch_is_committed_while_the_partiti
         assert time.monotonic() < deadline, "the state snapshot was never committed"
         time.sleep(0.2)
     assert cluster.committed(0) == len(rows)
+
+
+def test_a_clean_stop_leaves_a_snapshot_at_the_committed_offset_so_a_restart_replays_nothing(
+    make_cluster: MakeCluster, start_matcher: StartMatcher, tmp_path: Path
+) -> None:
+    rows = generate_flow(tmp_path / "flow.csv", "mixed", 1_000, seed=8)
+    cluster = make_cluster(["SYM000"])
+    cluster.produce(flow_commands(rows))
+    stopped = _match(cluster, start_matcher, len(rows))  # no snapshot is due by count or time
+
+    restarted = start_matcher(cluster)
+    cluster.wait_committed(0, len(rows))
+    while not restarted.matcher.health.readiness()[0]:
+        time.sleep(0.1)
+
+    snapshot = _latest_snapshot(cluster)
+    assert snapshot is not None and snapshot.orders_offset == len(rows)
+    assert restarted.matcher.metrics.replayed_commands._value.get() == 0
+    assert restarted.matcher.processor.engine.state_hash() == stopped.matcher.processor.engine.state_hash()
