@@ -15,6 +15,7 @@ from matcher.core import (
     Amend,
     Cancel,
     Event,
+    Fill,
     MatchingEngine,
     NewOrder,
     OrderAmended,
@@ -72,6 +73,34 @@ class Step(NamedTuple):
     ts_ns: int | None = None
 
 
+class Tally:
+    """What a batch's commands did: counts by (kind, result), fills and traded lots, the symbols whose
+    books changed (added to ``touched``) and the last command's time. The service adds it to its
+    metrics once per batch; counting here, in the processor's loop, costs a fraction of a
+    microsecond a command."""
+
+    def __init__(self, touched: set[str], last_ts: int) -> None:
+        self.commands: dict[tuple[str, str], int] = {}
+        self.fills = 0
+        self.traded_lots = 0
+        self.touched = touched
+        self.last_ts = last_ts
+
+    def add(self, step: Step) -> None:
+        result = "dlq" if step.kind == "DLQ" else "rejected" if step.rejected else "accepted"
+        key = (step.kind, result)
+        self.commands[key] = self.commands.get(key, 0) + 1
+        for event in step.events:
+            if type(event) is Fill:
+                fill: Any = event
+                self.fills += 1
+                self.traded_lots += fill.qty
+        if step.events and step.symbol is not None:
+            self.touched.add(step.symbol)
+        if step.ts_ns is not None:
+            self.last_ts = step.ts_ns
+
+
 class Processor:
     """Applies `orders` records of one partition to a matching engine and encodes what they produce."""
 
@@ -124,6 +153,13 @@ class Processor:
         rejected = outputs[0].record["result"] == "REJECTED"
         records = [self.encode(output) for output in outputs]
         return Step(decoded.name, rejected, events, records, decoded.symbol, decoded.origin.ts_ns)
+
+    def step_all(self, messages: Iterable[Message], records: list[Record], tally: Tally) -> None:
+        """:meth:`step` each record in turn: output records go to ``records``, counts to ``tally``."""
+        for message in messages:
+            step = self.step(message)
+            records += step.records
+            tally.add(step)
 
     def book_snapshots(self, symbols: Iterable[str], ts_ns: int) -> list[Record]:
         """BookSnapshot records of these symbols' whole books as they stand."""

@@ -28,9 +28,9 @@ from confluent_kafka import Message, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import Field
 
-from matcher.core import Fill, SymbolParams
+from matcher.core import SymbolParams
 from matcher.metrics import MatcherMetrics
-from matcher.processor import Processor, Record, Step, record_offset
+from matcher.processor import Processor, Record, Tally, record_offset
 from matcher.recovery import RecoveryError, latest_snapshot, replay_orders
 from matcher.snapshots import SNAPSHOT_SCHEMA, PendingSnapshot, SnapshotWriter
 from matcher.wire import core_params
@@ -149,31 +149,6 @@ class OpenBatch:
     commands: int = 0
     end: int = 0  # the offset after the last command: what the transaction commits
     started: float = 0.0  # monotonic time its first command was being taken
-
-
-class Tally:
-    """What a batch's commands did, counted here and added to the metrics once per batch."""
-
-    def __init__(self) -> None:
-        self.commands: dict[tuple[str, str], int] = {}
-        self.fills = 0
-        self.traded_lots = 0
-
-    def add(self, step: Step) -> None:
-        result = "dlq" if step.kind == "DLQ" else "rejected" if step.rejected else "accepted"
-        key = (step.kind, result)
-        self.commands[key] = self.commands.get(key, 0) + 1
-        for event in step.events:
-            if type(event) is Fill:
-                self.fills += 1
-                self.traded_lots += event.qty
-
-    def count_into(self, metrics: MatcherMetrics) -> None:
-        for (kind, result), count in self.commands.items():
-            metrics.command(kind, result, count)
-        if self.fills:
-            metrics.fills.inc(self.fills)
-            metrics.traded_lots.inc(self.traded_lots)
 
 
 class InjectedAbort(Exception):
@@ -447,20 +422,20 @@ class Matcher:
         open_batch = self._open
         if not open_batch.commands:
             open_batch.started = taking_since
-        records = open_batch.records
-        tally = Tally()
-        for message in batch:
-            step = self.processor.step(message)
-            records += step.records
-            tally.add(step)
-            if step.events and step.symbol is not None:
-                self.touched.add(step.symbol)
-            if step.ts_ns is not None:
-                self.last_ts = step.ts_ns
-        tally.count_into(self.metrics)
+        tally = Tally(self.touched, self.last_ts)
+        self.processor.step_all(batch, open_batch.records, tally)
+        self._count(tally)
+        self.last_ts = tally.last_ts
         open_batch.commands += len(batch)
         open_batch.end = record_offset(batch[-1]) + 1
         self.since_snapshot += len(batch)
+
+    def _count(self, tally: Tally) -> None:
+        for (kind, result), count in tally.commands.items():
+            self.metrics.command(kind, result, count)
+        if tally.fills:
+            self.metrics.fills.inc(tally.fills)
+            self.metrics.traded_lots.inc(tally.traded_lots)
 
     def start_commit(self, *, background: bool = False) -> None:
         """Begin a transaction with the open batch's records, the snapshots due and its input offset,
