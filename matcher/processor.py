@@ -76,8 +76,7 @@ class Step(NamedTuple):
 class Tally:
     """What a batch's commands did: counts by (kind, result), fills and traded lots, the symbols whose
     books changed (added to ``touched``) and the last command's time. The service adds it to its
-    metrics once per batch; counting here, in the processor's loop, costs a fraction of a
-    microsecond a command."""
+    metrics once per batch, not once per command."""
 
     def __init__(self, touched: set[str], last_ts: int) -> None:
         self.commands: dict[tuple[str, str], int] = {}

@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from matcher.core import SymbolParams, command_id
-from matcher.processor import Processor, Record
+from matcher.processor import Processor, Record, Tally
 from matcher.wire import EVENT_INDEX_BITS
 from schemas import decode, default_codec, encode
 
@@ -190,3 +190,24 @@ def test_replaying_the_same_records_gives_the_same_bytes() -> None:
     outputs = [[first.send(s, r), second.send(s, r)] for s, r in commands]
 
     assert all(a == b for a, b in outputs)
+
+
+def test_a_batch_tallies_commands_by_kind_and_result_fills_and_the_books_it_changed() -> None:
+    venue = Harness()
+    commands = [
+        _new_order("r1", "alice", "a-1", "SELL", 5, 100),
+        _new_order("r2", "bob", "b-1", "BUY", 3, 101),  # one fill (a match), of 3 lots
+        _new_order("r3", "bob", "b-2", "BUY", 0, 101),  # rejected: no quantity
+    ]
+    messages = [_record(offset, *encode("NewOrder", command)) for offset, command in enumerate(commands)]
+    garbage = _record(3, b"\xff", [("schema", b"NewOrder"), ("version", b"1")])
+    records: list[Record] = []
+    tally = Tally(set(), 0)
+
+    venue.processor.step_all([*messages, garbage], records, tally)
+
+    assert tally.commands == {("NewOrder", "accepted"): 2, ("NewOrder", "rejected"): 1, ("DLQ", "dlq"): 1}
+    assert (tally.fills, tally.traded_lots) == (1, 3)
+    assert (tally.touched, tally.last_ts) == ({SYMBOL}, 1_000)
+    assert [r.role for r in records].count("replies") == 3
+    assert records[-1].role == "orders_dlq"
