@@ -57,7 +57,8 @@ class Order:
         priority: int,
         filled: int = 0,
     ) -> None:
-        # MatchingEngine._new_order makes an Order without this __init__, for speed: keep the two alike.
+        # MatchingEngine._new_order and _rebuild make Orders without this __init__, for speed: keep
+        # the three alike.
         self.order_id = order_id
         self.symbol = symbol
         self.account = account
