@@ -1,7 +1,8 @@
 """`exchange SUBCOMMAND ...`: dispatch to the module that owns the subcommand.
 
 Each subcommand lives beside the code it runs and exposes two functions:
-``configure(parser)`` adds its arguments and ``run(args) -> int`` does the work.
+``configure(parser)`` adds its arguments and ``run(args) -> int`` does the work (a module
+holding several, named ``module:verb``, has ``configure_verb`` and ``run_verb``).
 Modules are imported only when their subcommand is chosen, so `exchange bench core`
 never pays for importing Kafka or FastAPI.
 """
@@ -21,6 +22,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kafka": ("runtime.broker", "run a local single-node Kafka broker (KRaft) until Ctrl-C"),
     "topics": ("runtime.topics", "create or describe the cluster's topics"),
     "matcher": ("matcher.service", "match one partition of `orders`, exactly once, until Ctrl-C"),
+    "gateway": ("gateway.service", "serve the REST API: orders in, synchronous results out"),
+    "order": ("exchange.trade:order", "place, cancel or read an order through a gateway (API key)"),
+    "orders": ("exchange.trade:orders", "list the account's open orders on a symbol"),
+    "book": ("exchange.trade:book", "show a symbol's order book"),
+    "admin": ("exchange.trade:admin", "add, halt or resume a symbol through a gateway (admin key)"),
     "verify": ("matcher.verify", "replay a partition's log and compare every committed output"),
     "bench": ("bench.cli", "run a benchmark and print one JSON line"),
     "native": ("runtime.native", "compile the hot modules with mypyc, or show whether they load"),
@@ -43,12 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"exchange: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module_name, help_ = SUBCOMMANDS[name]
+    target, help_ = SUBCOMMANDS[name]
+    module_name, _, verb = target.partition(":")
     module = importlib.import_module(module_name)
+    suffix = f"_{verb}" if verb else ""
     parser = argparse.ArgumentParser(prog=f"exchange {name}", description=help_)
-    module.configure(parser)
+    getattr(module, f"configure{suffix}")(parser)
     try:
-        return int(module.run(parser.parse_args(rest)))
+        return int(getattr(module, f"run{suffix}")(parser.parse_args(rest)))
     except UserError as exc:
         print(f"exchange {name}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """`exchange up`: the whole local cluster in one command; Ctrl-C stops everything it started.
 
 The cluster is the Kafka broker (unless ``EXCHANGE_KAFKA_BOOTSTRAP`` names one), the topics,
-and one matcher process per partition of the symbol registry. Each service runs as its own
+one matcher process per partition of the symbol registry, and the REST gateway, with a local
+demo API key (made once, kept in the data directory) that `exchange up` prints. Each service runs as its own
 `exchange` subprocess, as it would in its own pod; a service that dies is restarted, as
 Kubernetes would restart it. State lives in the data directory, so a restart resumes.
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import Field
 
@@ -40,6 +43,32 @@ class UpSettings(Settings):
     up_matcher_ops_port: int = Field(
         default=9100, ge=1, le=65000, description="matcher of partition P serves on this + P"
     )
+    up_gateway_port: int = Field(default=8080, ge=1, le=65535, description="port of the REST gateway")
+
+
+DEMO_KEYS_FILE = "demo-keys.yaml"
+DEMO_KEY_ID = "demo"
+
+
+def ensure_demo_key(data_dir: Path) -> tuple[Path, str]:
+    """The local cluster's demo key file (made once with a random secret) and the secret."""
+    path = data_dir / DEMO_KEYS_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_hex(24)
+        # Only this user may read it: the key may trade and list symbols on the local cluster.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(
+                "# The local cluster's demo key (made by `exchange up`).\n"
+                f'keys:\n  - id: {DEMO_KEY_ID}\n    secret: "{secret}"\n'
+                f"    account: {DEMO_KEY_ID}\n    scopes: [read, trade, admin]\n"
+            )
+    from exchange.client import demo_key
+
+    found = demo_key(data_dir)
+    assert found is not None
+    return path, found[1]
 
 
 @dataclass
@@ -83,11 +112,11 @@ class Service:
             self.process.wait()
 
 
-def cluster_services(settings: UpSettings, bootstrap: str) -> list[Service]:
-    """The services of the local cluster: one matcher per partition."""
+def cluster_services(settings: UpSettings, bootstrap: str, keys_file: Path) -> list[Service]:
+    """The services of the local cluster: one matcher per partition, then the gateway."""
     env = {**os.environ, "EXCHANGE_KAFKA_BOOTSTRAP": bootstrap}
     partitions = load_registry(settings.symbols_file).partition_count
-    return [
+    matchers = [
         Service(
             f"matcher-{p}",
             ["matcher", "--partition", str(p)],
@@ -95,6 +124,12 @@ def cluster_services(settings: UpSettings, bootstrap: str) -> list[Service]:
         )
         for p in range(partitions)
     ]
+    gateway_env = {
+        **env,
+        "EXCHANGE_GATEWAY_PORT": str(settings.up_gateway_port),
+        "EXCHANGE_GATEWAY_KEYS_FILE": str(keys_file),
+    }
+    return [*matchers, Service("gateway", ["gateway"], gateway_env)]
 
 
 def stop_all(services: list[Service]) -> None:
@@ -117,12 +152,20 @@ def run(args: argparse.Namespace) -> int:
     with kafka_cluster(settings) as bootstrap:
         for change in ensure_topics(admin_client(bootstrap), cluster_topic_specs(settings)):
             log.info("topic", extra={"change": str(change)})
-        services = cluster_services(settings, bootstrap)
+        keys_file, secret = ensure_demo_key(settings.data_dir)
+        services = cluster_services(settings, bootstrap, keys_file)
         for service in services:
             service.start()
         try:
             lines = [f"  kafka bootstrap: {bootstrap}"] + [
-                f"  {s.name}: http://127.0.0.1:{s.env['EXCHANGE_MATCHER_OPS_PORT']}/metrics" for s in services
+                f"  {s.name}: http://127.0.0.1:{s.env['EXCHANGE_MATCHER_OPS_PORT']}/metrics"
+                for s in services
+                if "EXCHANGE_MATCHER_OPS_PORT" in s.env
+            ]
+            gateway_url = f"http://127.0.0.1:{settings.up_gateway_port}"
+            lines += [
+                f"  gateway: {gateway_url}/api/v1 (OpenAPI: {gateway_url}/docs)",
+                f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
             ]
             print("exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it.", flush=True)  # noqa: T201
             while not shutdown.wait(WATCH_EVERY_S):

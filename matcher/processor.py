@@ -42,7 +42,7 @@ COMMANDS = frozenset(
 )
 
 # The records a command's outputs are made of (dead letters and state snapshots are written apart).
-OUTPUTS = ("Reply", "ExecutionReport", "BookUpdate", "BookSnapshot")
+OUTPUTS = ("Reply", "ExecutionReport", "BookUpdate", "BookSnapshot", "SymbolUpdate")
 
 
 class Record(NamedTuple):

@@ -7,7 +7,8 @@ one command are:
 - a ``Reply`` to the gateway that sent it (key = gateway id, its reply partition),
 - an ``ExecutionReport`` on ``executions`` when the command touched an order,
 - a ``BookUpdate`` on ``book`` when it changed the public book (levels, trades, status),
-- a ``BookSnapshot`` on ``book-snapshots`` when it asked for one.
+- a ``BookSnapshot`` on ``book-snapshots`` when it asked for one,
+- a ``SymbolUpdate`` on ``symbols`` when it listed, halted or resumed a symbol.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Decoded(NamedTuple):
     command: Command | None
     symbol: str
     rejection: str | None = None  # set when the command cannot even reach the core
+    listing: dict[str, Any] | None = None  # an AddSymbol's params as the registry writes them
 
 
 class Output(NamedTuple):
@@ -178,7 +180,8 @@ def _add_symbol(
         return Decoded("AddSymbol", origin, None, symbol, f"{INVALID_SYMBOL}: {exc}")
     if parsed.partition != partition:
         return Decoded("AddSymbol", origin, None, symbol, NOT_THIS_PARTITION)
-    return Decoded("AddSymbol", origin, AddSymbol(origin.ts_ns, core_params(parsed)), symbol)
+    command = AddSymbol(origin.ts_ns, core_params(parsed))
+    return Decoded("AddSymbol", origin, command, symbol, None, dict(params))
 
 
 def core_params(symbol: Symbol) -> SymbolParams:
@@ -227,7 +230,30 @@ def outputs_of(
         out.append(Output("book", partition, symbol, "BookUpdate", update))
     if book is not None:
         out.append(Output("book_snapshots", partition, symbol, "BookSnapshot", book_snapshot(book)))
+    if decoded.name in SYMBOL_COMMANDS and reply["result"] == "ACCEPTED":
+        out.append(_symbol_update(decoded, partition, offset))
     return out
+
+
+# The admin commands that change what gateways and relays must know of a symbol.
+SYMBOL_COMMANDS: Final = frozenset({"AddSymbol", "HaltSymbol", "ResumeSymbol"})
+STATUS_KEY_SUFFIX: Final = "#status"
+
+
+def _symbol_update(decoded: Decoded, partition: int, offset: int) -> Output:
+    """The `symbols` record of an accepted AddSymbol (the listing) or halt/resume (the status)."""
+    update: dict[str, Any] = {
+        "symbol": decoded.symbol,
+        "command_offset": offset,
+        "ts_ns": decoded.origin.ts_ns,
+        "params": decoded.listing,
+        "halted": None,
+    }
+    key = decoded.symbol
+    if decoded.name != "AddSymbol":
+        update["halted"] = decoded.name == "HaltSymbol"
+        key += STATUS_KEY_SUFFIX
+    return Output("symbols", partition, key, "SymbolUpdate", update)
 
 
 def book_snapshot(book: BookDepth) -> dict[str, Any]:

@@ -304,6 +304,11 @@ class CommittedConsumer:
         _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
         return high if high >= 0 else None
 
+    def high_watermark(self, topic: str, partition: int, timeout: float = DEFAULT_TIMEOUT_S) -> int:
+        """The partition's end as the broker tells it now (one request)."""
+        _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+        return int(high)
+
     def partitions_of(self, topic: str, timeout: float = DEFAULT_TIMEOUT_S) -> list[int]:
         """The partition numbers of ``topic``."""
         metadata = self._consumer.list_topics(topic, timeout=timeout).topics.get(topic)

@@ -60,6 +60,7 @@ class TopicNames:
     book_snapshots: str
     state_snapshots: str
     orders_dlq: str
+    symbols: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -96,6 +97,8 @@ def topic_specs(names: TopicNames, *, partitions: int, replies_partitions: int) 
             {**COMPACTED, "max.message.bytes": str(STATE_SNAPSHOT_MAX_BYTES)},
         ),
         TopicSpec(names.orders_dlq, partitions, KEEP_FOREVER),
+        # The registry changes (listings and trading status) that gateways and relays follow.
+        TopicSpec(names.symbols, partitions, COMPACTED),
     ]
 
 

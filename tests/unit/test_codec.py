@@ -206,6 +206,22 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "format_version": 1,
         "state": b"\x00\x01engine state\xff",
     },
+    "SymbolUpdate": {
+        "symbol": "ADA-USD",
+        "command_offset": 44,
+        "ts_ns": 1_732_000_000_123_456_789,
+        "params": {
+            "partition": 2,
+            "tick_size": "0.0001",
+            "lot_size": "1",
+            "min_qty": "1",
+            "max_qty": "1000000",
+            "reference_price": "0.4500",
+            "band_percent": "10",
+            "status": "trading",
+        },
+        "halted": None,
+    },
     "DeadLetter": {
         "source_topic": "orders",
         "source_partition": 2,

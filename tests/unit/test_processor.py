@@ -179,6 +179,54 @@ def test_an_added_symbol_for_another_partition_is_refused() -> None:
     assert (out["replies"][1]["result"], out["replies"][1]["reason"]) == ("REJECTED", "NOT_THIS_PARTITION")
 
 
+def _listing(partition: int = PARTITION) -> dict[str, Any]:
+    return {
+        "partition": partition,
+        "tick_size": "0.01",
+        "lot_size": "1",
+        "min_qty": "1",
+        "max_qty": "100",
+        "reference_price": "10.00",
+        "band_percent": "10",
+        "status": "trading",
+    }
+
+
+def test_an_added_symbol_is_published_with_its_listing_for_gateways_and_relays() -> None:
+    venue = Harness()
+
+    out = venue.send("AddSymbol", {"origin": _origin("r1"), "symbol": "XYZ", "params": _listing()})
+
+    assert out["replies"][1]["result"] == "ACCEPTED"
+    name, update = out["symbols"]
+    assert name == "SymbolUpdate"
+    assert (update["symbol"], update["command_offset"], update["halted"]) == ("XYZ", 0, None)
+    assert update["params"] == _listing()
+
+
+def test_a_halt_and_a_resume_are_published_as_status_changes_keyed_apart_from_the_listing() -> None:
+    venue = Harness()
+
+    halt_command = encode("HaltSymbol", {"origin": _origin("r1"), "symbol": SYMBOL})
+    halt = venue.processor.step(_record(0, *halt_command))
+    venue.offset = 1
+    resumed = venue.send("ResumeSymbol", {"origin": _origin("r2"), "symbol": SYMBOL})
+
+    [record] = [r for r in halt.records if r.role == "symbols"]
+    assert record.key == f"{SYMBOL}#status".encode()
+    assert decode(record.value, record.headers)[1]["halted"] is True
+    assert (resumed["symbols"][1]["halted"], resumed["symbols"][1]["params"]) == (False, None)
+
+
+def test_a_refused_admin_command_publishes_nothing() -> None:
+    venue = Harness()
+
+    out = venue.send("ResumeSymbol", {"origin": _origin("r1"), "symbol": SYMBOL})  # it is not halted
+
+    assert out["replies"][1]["reason"] == "SYMBOL_NOT_HALTED"
+    assert "symbols" not in out
+
+
 def test_replaying_the_same_records_gives_the_same_bytes() -> None:
     first, second = Harness(), Harness()
     commands = [

@@ -28,6 +28,7 @@ def test_every_topic_of_the_design_carries_the_prefix() -> None:
         "dev.book-snapshots",
         "dev.state-snapshots",
         "dev.orders-dlq",
+        "dev.symbols",
     ]
 
 
@@ -49,15 +50,16 @@ def test_symbol_keyed_topics_have_the_registry_partition_count_and_replies_its_o
         "book-snapshots": 6,
         "state-snapshots": 6,
         "orders-dlq": 6,
+        "symbols": 6,
     }
 
 
-def test_snapshot_topics_are_compacted_and_the_others_are_not() -> None:
+def test_snapshot_and_registry_topics_are_compacted_and_the_others_are_not() -> None:
     specs = _by_name(topic_specs(NAMES, partitions=1, replies_partitions=1))
 
     compacted = {name for name, spec in specs.items() if spec.config.get("cleanup.policy") == "compact"}
 
-    assert compacted == {"book-snapshots", "state-snapshots"}
+    assert compacted == {"book-snapshots", "state-snapshots", "symbols"}
 
 
 def test_orders_are_kept_for_replay() -> None:

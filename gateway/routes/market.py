@@ -1,0 +1,48 @@
+"""`/api/v1/symbols` and `/api/v1/book/{symbol}`: what trades here and its book."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from gateway.errors import ApiError
+from gateway.models import BookOut, SymbolOut, book_out, symbol_out
+from gateway.routes.orders import ERRORS, GatewayDep, Reader
+
+router = APIRouter(prefix="/api/v1", tags=["market"])
+
+# A book answer is one Reply record: its depth is bounded so the record is too.
+MAX_BOOK_DEPTH = 500
+
+
+@router.get("/symbols", operation_id="list_symbols", response_model=list[SymbolOut])
+async def list_symbols(gateway: GatewayDep) -> list[SymbolOut]:
+    """Every symbol with its parameters and its trading status (public, no key needed)."""
+    return [symbol_out(symbol) for symbol in gateway.registry.symbols()]
+
+
+@router.get("/book/{symbol}", operation_id="get_book", response_model=BookOut, responses=ERRORS)
+async def get_book(
+    symbol: Annotated[str, Path(max_length=32, examples=["BTC-USD"])],
+    key: Reader,
+    gateway: GatewayDep,
+    depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH, description="Levels per side")] = 20,
+) -> BookOut:
+    """The L2 book, best price first on each side, read in sequence with the orders before it."""
+    found = gateway.symbol(symbol, status=404)
+    record = {
+        "origin": gateway.origin(),
+        "symbol": found.name,
+        "account": key.account,
+        "kind": "BOOK",
+        "order_id": None,
+        "client_order_id": None,
+        "depth": depth,
+    }
+    reply = await gateway.send("Query", record, found)
+    if reply is None or reply["book"] is None:
+        raise ApiError(
+            504, "REPLY_TIMEOUT", "the matcher did not answer in time; a read changes nothing: retry"
+        )
+    return book_out(found, reply["book"])
