@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "core": ("bench.core", "replay an orderflow.py flow through the matching core (compare with refbook.py)"),
     "pipeline": ("bench.pipeline", "matcher vs a pass-through Kafka loop on one partition; e2e latency"),
     "recovery": ("bench.recovery", "matcher start to ready: snapshot of N resting orders + 10 % replay"),
+    "gateway": ("bench.gateway", "signed orders over REST to a running gateway vs a FastAPI hello world"),
 }
 
 

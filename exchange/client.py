@@ -204,6 +204,8 @@ def _answer(response: httpx.Response) -> Any:
     except ValueError:
         raise ClientError(response.status_code, "NOT_JSON", response.text[:200]) from None
     if response.status_code >= 400:
+        if not isinstance(data, dict):  # not our gateway's answer (a proxy's, say)
+            raise ClientError(response.status_code, "ERROR", str(data)[:200])
         raise ClientError(response.status_code, data.get("code", "ERROR"), data.get("message", ""))
     return _with_decimals(data)
 
@@ -221,7 +223,8 @@ def _with_decimals(value: Any) -> Any:
 
 def _retry_after(response: httpx.Response, attempt: int) -> float:
     header = response.headers.get("Retry-After", "")
-    return float(header) if header.isdigit() else 0.2 * (attempt + 1)
+    # Never 0: a retry signed in the same millisecond would repeat the signature (a replay).
+    return max(float(header), 0.01) if header.isascii() and header.isdigit() else 0.2 * (attempt + 1)
 
 
 def _decimal_text(value: Number) -> str:

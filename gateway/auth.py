@@ -89,7 +89,11 @@ def _parse_key(entry: object, where: str) -> ApiKey:
     if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
         raise UserError(f"{where}: account must be 1-64 letters, digits, '.', '_' or '-'")
     known = {scope.value for scope in Scope}
-    if not isinstance(scopes, list) or not scopes or not all(s in known for s in scopes):
+    if (
+        not isinstance(scopes, list)
+        or not scopes
+        or not all(isinstance(s, str) and s in known for s in scopes)
+    ):
         raise UserError(f"{where}: scopes must be a non-empty list of {', '.join(sorted(known))}")
     return ApiKey(key_id, secret, account, frozenset(Scope(s) for s in scopes))
 
@@ -201,13 +205,13 @@ class Authenticator:
             raise AuthError(401, "REPLAYED_REQUEST", "this signed request was already received")
         if scope not in key.scopes:
             raise AuthError(403, "MISSING_SCOPE", f"this API key lacks the '{scope}' scope")
-        wait = self.limiter.admit(key.key_id, time.monotonic())
+        wait = self.limiter.admit(key.key_id, now)
         if wait > 0:
             raise AuthError(429, "RATE_LIMITED", "too many requests for this API key", math.ceil(wait))
         return key
 
     def _check_fresh(self, timestamp: str, now: float) -> None:
-        if not timestamp.isdigit() or len(timestamp) > 16:
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 16:
             raise AuthError(401, "BAD_TIMESTAMP", "X-Timestamp must be milliseconds since the Unix epoch")
         skew_s = abs(int(timestamp) / 1000 - now)
         if skew_s > self.window_s:

@@ -68,7 +68,7 @@ class Gateway:
     def order_symbol(self, order_id: str, symbol_name: str) -> tuple[int, Symbol]:
         """The order id as a number and its symbol; 404 when the id names no partition of the symbol."""
         symbol = self.symbol(symbol_name, status=404)
-        if not order_id.isdigit() or len(order_id) > 19 or int(order_id) >= 1 << 63:
+        if not (order_id.isascii() and order_id.isdigit()) or len(order_id) > 19 or int(order_id) >= 1 << 63:
             raise ApiError(404, "UNKNOWN_ORDER", "no such order among this account's orders")
         number = int(order_id)
         partition = number >> ORDER_ID_OFFSET_BITS

@@ -7,7 +7,7 @@ and values of the wrong JSON type; the decimal strings are converted exactly by 
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ DECIMAL = Field(max_length=MAX_DECIMAL_CHARS, examples=["65000.00"])
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 # Extra decimals an average price keeps beyond the tick size's (an average is a ratio, not a tick).
 AVERAGE_PRICE_EXTRA_PLACES = 8
+_WIDE = Context(prec=120)
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
@@ -202,9 +203,11 @@ def average_price(symbol: Symbol, fills: list[dict[str, Any]]) -> str | None:
     lots = sum(f["qty"] for f in fills)
     if not lots:
         return None
-    ticks = Decimal(sum(f["price"] * f["qty"] for f in fills)) / Decimal(lots)
     tick_places = max(0, -int(symbol.tick_size.normalize().as_tuple().exponent))
-    value = (ticks * symbol.tick_size).quantize(Decimal(1).scaleb(-(tick_places + AVERAGE_PRICE_EXTRA_PLACES)))
+    exact = Decimal(sum(f["price"] * f["qty"] for f in fills)) * symbol.tick_size
+    places = Decimal(1).scaleb(-(tick_places + AVERAGE_PRICE_EXTRA_PLACES))
+    # Digits for any int64 price at any tick, so the rounding below never overflows the context.
+    value = _WIDE.divide(exact, Decimal(lots)).quantize(places, context=_WIDE)
     text = f"{value:f}"
     # Trailing zeros beyond the tick's places say nothing: 65000.00, not 65000.0000000000.
     whole, _, decimals = text.partition(".")

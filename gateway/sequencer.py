@@ -125,7 +125,7 @@ class Sequencer:
             raise Unavailable(f"the cluster's topics cannot be read: {exc}") from None
         self.reply_partition = reply_partition_of(self.gateway_id, len(replies))
         # Replies to this instance's commands come after them, so reading starts at today's end.
-        end = self.consumer.high_watermark(self.topics.replies, self.reply_partition, STARTUP_TIMEOUT_S)
+        end = self._reply_partition_end()
         self._symbol_partitions = set(symbols)
         self.consumer.assign(
             [TopicPartition(self.topics.replies, self.reply_partition, end)]
@@ -137,6 +137,17 @@ class Sequencer:
             thread = threading.Thread(target=target, name=f"gateway-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _reply_partition_end(self) -> int:
+        """Where this instance's replies will start; retried while a new topic's leader settles."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                return self.consumer.high_watermark(self.topics.replies, self.reply_partition, 5.0)
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"the replies topic cannot be read: {exc}") from None
+                time.sleep(0.2)
 
     def stop(self) -> None:
         """Deliver what is queued, stop the threads and close the clients."""

@@ -34,7 +34,8 @@ def sign(secret: str, text: bytes) -> str:
 
 def signature_matches(secret: str, signature: str, text: bytes) -> bool:
     """Whether ``signature`` is the key's signature of ``text`` (in constant time)."""
-    return hmac.compare_digest(sign(secret, text), signature.lower())
+    # compare_digest refuses non-ASCII text; such a header is simply not a signature.
+    return signature.isascii() and hmac.compare_digest(sign(secret, text), signature.lower())
 
 
 def signed_headers(

@@ -20,7 +20,15 @@ COMMANDS = (
     "AddSymbol",
     "RequestBookSnapshot",
 )
-OUTPUTS = ("Reply", "ExecutionReport", "BookUpdate", "BookSnapshot", "StateSnapshot", "DeadLetter", "SymbolUpdate")
+OUTPUTS = (
+    "Reply",
+    "ExecutionReport",
+    "BookUpdate",
+    "BookSnapshot",
+    "StateSnapshot",
+    "DeadLetter",
+    "SymbolUpdate",
+)
 PRICE_AND_QTY_FIELDS = {"price", "qty", "new_price", "new_qty", "filled", "remaining"}
 
 
