@@ -46,7 +46,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,18 +237,19 @@ class Connection:
         self.port = port
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def open(self) -> None:
-        """A fresh connection: a server closes idle keep-alive ones (uvicorn after 5 s), and a request
-        sent as it does so fails without having been processed."""
+    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Open the connection afresh (closing the old one); its streams.
+
+        Each phase starts on fresh connections: a server closes idle keep-alive ones (uvicorn after
+        5 s), and a request sent just as it does so fails without having been processed.
+        """
         self.close()
         self._streams = await asyncio.open_connection(self.host, self.port)
+        return self._streams
 
     async def exchange(self, request: bytes) -> tuple[int, bytes]:
         """Send ``request`` and return the answer's status and body (opening the connection if needed)."""
-        if self._streams is None:
-            await self.open()
-        assert self._streams is not None
-        reader, writer = self._streams
+        reader, writer = self._streams or await self.open()
         try:
             writer.write(request)
             status, body, keep_alive = await read_response(reader)
@@ -303,7 +304,8 @@ class Tally:
         self.statuses[status] += 1
         if status in (201, 202):
             self.placed += 1
-            self.pending += status == 202
+            if status == 202:
+                self.pending += 1
             self.latencies_ns.append(latency_ns)
         else:
             self.error(f"{status} {body[:300].decode(errors='replace')}")
@@ -316,13 +318,6 @@ class Tally:
     @property
     def per_s(self) -> float:
         return self.placed / self.seconds if self.seconds > 0 else 0.0
-
-
-class Target(NamedTuple):
-    """Where requests go: a name for the logs, and one connection per concurrent sender."""
-
-    name: str
-    connections: list[Connection]
 
 
 async def _send(connection: Connection, request: bytes, since_ns: int, tally: Tally) -> None:
@@ -365,19 +360,18 @@ async def _open_loop(
     connection: Connection, requests: OrderRequests, schedule: Schedule, tally: Tally
 ) -> None:
     while (due_ns := schedule.take()) is not None:
-        since_ns = due_ns
-        wait_ns = due_ns - time.perf_counter_ns()
-        if wait_ns > 0:
-            await asyncio.sleep(wait_ns / 1e9)
-            # The connection was free at the due time: waking late (the loop's timers have a
-            # resolution of 1 ms) is the client's delay, not the server's.
-            since_ns = time.perf_counter_ns()
-        # Else every connection was still busy at the due time: the wait counts (no coordinated omission).
-        await _send(connection, requests.next(), since_ns, tally)
+        free_at_due = due_ns > time.perf_counter_ns()
+        if free_at_due:
+            await asyncio.sleep((due_ns - time.perf_counter_ns()) / 1e9)
+        request = requests.next()
+        # Free at the due time: waking late (the loop's timers have a resolution of 1 ms) is the
+        # client's delay, not the server's, so the clock starts at the send. Busy at the due time
+        # (every connection still waiting on the server): the wait counts, no coordinated omission.
+        await _send(connection, request, time.perf_counter_ns() if free_at_due else due_ns, tally)
 
 
 async def run_phase(
-    target: Target,
+    connections: list[Connection],
     requests: OrderRequests,
     seconds: float,
     rate: int | None,
@@ -387,7 +381,7 @@ async def run_phase(
     Requests due but never sent (paced, the server behind) are errors too, counted in ``unsent``.
     """
     tally = Tally()
-    await asyncio.gather(*(connection.open() for connection in target.connections))  # untimed
+    await asyncio.gather(*(connection.open() for connection in connections))  # untimed
     schedule = Schedule(rate, seconds) if rate is not None else None
     started, cpu_started = time.perf_counter(), time.process_time()
     until = started + seconds
@@ -397,7 +391,7 @@ async def run_phase(
             if schedule is not None
             else _closed_loop(connection, requests, until, tally)
         )
-        for connection in target.connections
+        for connection in connections
     ]
     done, unfinished = await asyncio.wait(tasks, timeout=seconds + DRAIN_S)
     for task in unfinished:
@@ -414,7 +408,7 @@ async def run_phase(
             f"{tally.unsent} requests due in the phase were not sent: every connection was busy", tally.unsent
         )
     if unfinished:
-        for connection in target.connections:
+        for connection in connections:
             connection.close()  # a cancelled exchange leaves its connection mid-answer
     return tally
 
@@ -539,12 +533,17 @@ def gateway_symbols(url: str, names: Sequence[str]) -> list[Symbol]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, required=True, help="length of each measured phase")
-    parser.add_argument("--rate", type=int, default=1000, help="requests per second of the paced phase")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections")
+    parser.add_argument(
+        "--rate", type=int, default=1000, help="requests per second of the paced phase (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="concurrent keep-alive connections (default: %(default)s)"
+    )
     parser.add_argument(
         "--url",
         default=os.environ.get("EXCHANGE_GATEWAY_URL", DEFAULT_URL),
-        help="the gateway (default: EXCHANGE_GATEWAY_URL or %(default)s)",
+        help="the gateway, run with a high per-key rate limit, e.g. EXCHANGE_GATEWAY_RATE_PER_S=100000 "
+        "EXCHANGE_GATEWAY_RATE_BURST=100000 (default: EXCHANGE_GATEWAY_URL or %(default)s)",
     )
     parser.add_argument(
         "--flow", type=Path, default=None, help="CSV written by orderflow.py (default: a mixed flow from it)"
@@ -555,7 +554,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the gateway's symbols the flow's symbols map onto, comma-separated (default: %(default)s)",
     )
     parser.add_argument(
-        "--warm-up-s", type=float, default=2.0, help="untimed unpaced load on each target first"
+        "--warm-up-s",
+        type=float,
+        default=2.0,
+        help="untimed unpaced load on each target first (default: %(default)s)",
     )
 
 
@@ -569,20 +571,22 @@ def run(args: argparse.Namespace) -> int:
     symbols = gateway_symbols(url, [name.strip() for name in args.symbols.split(",") if name.strip()])
     templates = body_templates(flow_rows(args.flow), symbols)
     key = api_key()
-    _use_fastest_loop()
-    with hello_world_server() as hello_url:
-        results = asyncio.run(measure(args, url=url, hello_url=hello_url, templates=templates, key=key))
+    with hello_world_server() as hello_url, asyncio.Runner(loop_factory=_fastest_loop()) as runner:
+        results = runner.run(measure(args, url=url, hello_url=hello_url, templates=templates, key=key))
     print(json.dumps(report(args, results)))
     return 0
 
 
-def _use_fastest_loop() -> None:
-    # The client's own cost per request is part of what both targets see: keep it as low as the
-    # servers'. (Set here, by the entry point, not on import.)
-    if importlib.util.find_spec("uvloop") is not None:
-        import uvloop
+def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed (None: asyncio's own).
 
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    The client's cost per request is part of what both targets see: keep it as low as the servers'.
+    """
+    if importlib.util.find_spec("uvloop") is None:
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 class Results(NamedTuple):
@@ -601,20 +605,18 @@ async def measure(
         parts = urlsplit(target_url)
         if parts.scheme != "http" or parts.hostname is None:
             raise UserError(f"{target_url}: only http://host:port URLs are supported")
-        port = parts.port or 80
-        requests = OrderRequests(templates, parts.netloc, *key)
-        connections = [Connection(parts.hostname, port) for _ in range(args.connections)]
-        targets[name] = (Target(name, connections), requests)
-    for name, (target, requests) in targets.items():
+        connections = [Connection(parts.hostname, parts.port or 80) for _ in range(args.connections)]
+        targets[name] = (connections, OrderRequests(templates, parts.netloc, *key))
+    for name, (connections, requests) in targets.items():
         log.info("warm-up", extra={"target": name, "seconds": args.warm_up_s})
-        warm = await run_phase(target, requests, args.warm_up_s, None)
+        warm = await run_phase(connections, requests, args.warm_up_s, None)
         if warm.placed == 0:
             raise UserError(f"{name}: no order was placed in the warm-up; first answers: {warm.samples}")
     tallies = []
     for rate in (None, args.rate):
-        for name, (target, requests) in targets.items():
+        for name, (connections, requests) in targets.items():
             log.info("phase", extra={"target": name, "rate": rate or "unpaced", "seconds": args.seconds})
-            tally = await run_phase(target, requests, args.seconds, rate)
+            tally = await run_phase(connections, requests, args.seconds, rate)
             _show_errors(name, tally)
             tallies.append(tally)
     return Results(*tallies)

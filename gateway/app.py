@@ -69,16 +69,8 @@ def create_app(settings: GatewaySettings, metrics_registry: CollectorRegistry | 
         finally:
             await asyncio.to_thread(gateway.sequencer.stop)
 
-    app = FastAPI(
-        title="exchange-cluster gateway",
-        version="1",
-        description="Place, cancel, amend and read orders; prices and quantities are decimal strings.",
-        lifespan=lifespan,
-    )
+    app = _api(lifespan)
     app.state.gateway = gateway
-    app.include_router(orders.router)
-    app.include_router(market.router)
-    app.include_router(admin.router)
     _add_ops_routes(app, gateway)
     app.add_exception_handler(errors.ApiError, errors.on_api_error)
     app.add_exception_handler(AuthError, errors.on_auth_error)
@@ -86,6 +78,25 @@ def create_app(settings: GatewaySettings, metrics_registry: CollectorRegistry | 
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
     app.add_middleware(EdgeMiddleware, gateway=gateway)
     return app
+
+
+def _api(lifespan: Any = None) -> FastAPI:
+    """The app with its API routes, the part the OpenAPI document describes."""
+    app = FastAPI(
+        title="exchange-cluster gateway",
+        version="1",
+        description="Place, cancel, amend and read orders; prices and quantities are decimal strings.",
+        lifespan=lifespan,
+    )
+    app.include_router(orders.router)
+    app.include_router(market.router)
+    app.include_router(admin.router)
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The gateway's OpenAPI document, without starting anything."""
+    return _api().openapi()
 
 
 def _add_ops_routes(app: FastAPI, gateway: Gateway) -> None:

@@ -185,6 +185,9 @@ class Sequencer:
                 error = await asyncio.wait_for(delivered, self.delivery_timeout_s + DELIVERY_MARGIN_S)
             except TimeoutError:
                 raise OutcomeUnknown("the broker did not acknowledge the command in time") from None
+            if error is not None and error.code() == KafkaError._MSG_TIMED_OUT:
+                # It may have reached the broker before the connection went: written or not is unknown.
+                raise OutcomeUnknown(f"the broker did not acknowledge the command: {error.str()}")
             if error is not None:
                 raise Unavailable(f"the command was not written: {error.str()}")
             try:

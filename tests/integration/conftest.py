@@ -27,9 +27,6 @@ from runtime.symbols import SymbolRegistry, load_registry
 from runtime.topics import TopicNames, ensure_topics, topic_specs
 from schemas import default_codec
 
-# The gateway's fixtures, for every integration test module.
-pytest_plugins = ["tests.integration.gateway_fixtures"]
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ORDERFLOW = PROJECT_ROOT.parent / "shared" / "bench" / "orderflow.py"
 CATCH_UP_GUARD_S = 120.0

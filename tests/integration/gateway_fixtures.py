@@ -76,7 +76,7 @@ class GatewayCluster:
     topics: TopicNames
     registry_file: Path
     keys_file: Path
-    matchers: list[tuple[Shutdown, threading.Thread]] = field(default_factory=list)
+    matchers: dict[int, tuple[Shutdown, threading.Thread]] = field(default_factory=dict)
     servers: list[tuple[uvicorn.Server, threading.Thread]] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -103,7 +103,13 @@ class GatewayCluster:
         matcher = Matcher(settings, partition, shutdown=shutdown, metrics_registry=CollectorRegistry())
         thread = threading.Thread(target=matcher.run, name=f"matcher-{partition}", daemon=True)
         thread.start()
-        self.matchers.append((shutdown, thread))
+        self.matchers[partition] = (shutdown, thread)
+
+    def restart_dead_matchers(self) -> None:
+        """Start again a matcher that ended (a fatal Kafka error ends one, as a pod would crash)."""
+        for partition, (_, thread) in list(self.matchers.items()):
+            if not thread.is_alive():
+                self.start_matcher(partition)
 
     def start_gateway(self, **overrides: Any) -> str:
         """A gateway in a thread of the test process; its base URL once it is ready."""
@@ -161,7 +167,7 @@ class GatewayCluster:
         for process in self.processes:
             process.terminate()
             process.wait(20)
-        for shutdown, thread in self.matchers:
+        for shutdown, thread in self.matchers.values():
             shutdown.request()
             thread.join(60)
 
