@@ -39,6 +39,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import math
 import os
 import statistics
 import subprocess
@@ -596,6 +597,15 @@ class Results(NamedTuple):
     hello_world_paced: Tally
 
 
+# The open loop needs a connection for every request in flight: enough for answers of 250 ms.
+PACED_IN_FLIGHT_S = 0.25
+
+
+def paced_connections(rate: int, connections: int) -> int:
+    """Connections of the paced phase: ``--connections``, or more when the rate needs them."""
+    return max(connections, math.ceil(rate * PACED_IN_FLIGHT_S))
+
+
 async def measure(
     args: argparse.Namespace, *, url: str, hello_url: str, templates: list[bytes], key: tuple[str, str]
 ) -> Results:
@@ -605,18 +615,22 @@ async def measure(
         parts = urlsplit(target_url)
         if parts.scheme != "http" or parts.hostname is None:
             raise UserError(f"{target_url}: only http://host:port URLs are supported")
-        connections = [Connection(parts.hostname, parts.port or 80) for _ in range(args.connections)]
-        targets[name] = (connections, OrderRequests(templates, parts.netloc, *key))
-    for name, (connections, requests) in targets.items():
+        pool = {
+            count: [Connection(parts.hostname, parts.port or 80) for _ in range(count)]
+            for count in {args.connections, paced_connections(args.rate, args.connections)}
+        }
+        targets[name] = (pool, OrderRequests(templates, parts.netloc, *key))
+    for name, (pool, requests) in targets.items():
         log.info("warm-up", extra={"target": name, "seconds": args.warm_up_s})
-        warm = await run_phase(connections, requests, args.warm_up_s, None)
+        warm = await run_phase(pool[args.connections], requests, args.warm_up_s, None)
         if warm.placed == 0:
             raise UserError(f"{name}: no order was placed in the warm-up; first answers: {warm.samples}")
     tallies = []
     for rate in (None, args.rate):
-        for name, (connections, requests) in targets.items():
+        count = args.connections if rate is None else paced_connections(rate, args.connections)
+        for name, (pool, requests) in targets.items():
             log.info("phase", extra={"target": name, "rate": rate or "unpaced", "seconds": args.seconds})
-            tally = await run_phase(connections, requests, args.seconds, rate)
+            tally = await run_phase(pool[count], requests, args.seconds, rate)
             _show_errors(name, tally)
             tallies.append(tally)
     return Results(*tallies)
@@ -672,6 +686,7 @@ def report(args: argparse.Namespace, results: Results) -> dict[str, object]:
         "orders": gateway.placed,
         "seconds": args.seconds,
         "connections": args.connections,
+        "paced_connections": paced_connections(args.rate, args.connections),
         # The client's CPU seconds per second of phase: what it took from the 2 cores it shares.
         "client_cpu_share": round(gateway.client_cpu_s / gateway.seconds, 2),
         "hello_world_client_cpu_share": round(hello.client_cpu_s / hello.seconds, 2),

@@ -85,6 +85,27 @@ class Gateway:
             "ts_ns": time.time_ns(),
         }
 
+    def query(
+        self,
+        account: str,
+        symbol: Symbol,
+        kind: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        depth: int | None = None,
+    ) -> dict[str, Any]:
+        """A Query command: ORDER (by id or client id), OPEN_ORDERS or BOOK (to ``depth``)."""
+        return {
+            "origin": self.origin(),
+            "symbol": symbol.name,
+            "account": account,
+            "kind": kind,
+            "order_id": order_id,
+            "client_order_id": client_order_id,
+            "depth": depth,
+        }
+
     async def send(self, schema: str, record: dict[str, Any], symbol: Symbol) -> dict[str, Any] | None:
         """Write the command and wait for its reply: the reply if ACCEPTED, None if it did not come.
 

@@ -14,7 +14,7 @@ from gateway.auth import ApiKey, Scope
 from gateway.commands import Gateway
 from gateway.errors import ApiError, invalid
 from gateway.models import AdminOut, SymbolListing
-from gateway.routes.orders import ERRORS, GatewayDep
+from gateway.routes.orders import ERRORS, GatewayDep, accepted_or_pending
 from runtime.symbols import DomainError, Symbol, parse_symbol
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -50,43 +50,32 @@ async def add_symbol(
     return await _admin(gateway, "AddSymbol", record, listed, response)
 
 
-@router.post(
-    "/symbols/{symbol}/halt",
-    operation_id="halt_symbol",
-    response_model=AdminOut,
-    responses={202: {"model": AdminOut}, **ERRORS},
-)
-async def halt_symbol(
-    symbol: SymbolPath, _key: Operator, gateway: GatewayDep, response: Response
-) -> AdminOut:
-    """Stop matching a symbol: new orders and amendments are rejected, cancels still work."""
-    found = gateway.symbol(symbol, status=404)
-    record: dict[str, Any] = {"origin": gateway.origin(), "symbol": found.name}
-    return await _admin(gateway, "HaltSymbol", record, found, response)
+def _trading_status_route(action: str, schema: str, summary: str) -> None:
+    """``POST /symbols/{symbol}/<action>``: one admin command naming only the symbol."""
+
+    async def change_status(
+        symbol: SymbolPath, _key: Operator, gateway: GatewayDep, response: Response
+    ) -> AdminOut:
+        found = gateway.symbol(symbol, status=404)
+        record: dict[str, Any] = {"origin": gateway.origin(), "symbol": found.name}
+        return await _admin(gateway, schema, record, found, response)
+
+    router.post(
+        f"/symbols/{{symbol}}/{action}",
+        operation_id=f"{action}_symbol",
+        summary=summary,
+        response_model=AdminOut,
+        responses={202: {"model": AdminOut}, **ERRORS},
+    )(change_status)
 
 
-@router.post(
-    "/symbols/{symbol}/resume",
-    operation_id="resume_symbol",
-    response_model=AdminOut,
-    responses={202: {"model": AdminOut}, **ERRORS},
-)
-async def resume_symbol(
-    symbol: SymbolPath, _key: Operator, gateway: GatewayDep, response: Response
-) -> AdminOut:
-    """Resume matching a halted symbol."""
-    found = gateway.symbol(symbol, status=404)
-    record: dict[str, Any] = {"origin": gateway.origin(), "symbol": found.name}
-    return await _admin(gateway, "ResumeSymbol", record, found, response)
+_trading_status_route("halt", "HaltSymbol", "Stop matching a symbol: new orders and amendments are refused")
+_trading_status_route("resume", "ResumeSymbol", "Resume matching a halted symbol")
 
 
 async def _admin(
-    gateway: Gateway, schema: str, record: dict[str, object], symbol: Symbol, response: Response
+    gateway: Gateway, schema: str, record: dict[str, Any], symbol: Symbol, response: Response
 ) -> AdminOut:
-    request_id = str(record["origin"]["request_id"])  # type: ignore[index]
-    reply = await gateway.send(schema, dict(record), symbol)
-    if reply is None:
-        response.status_code = 202
-    return AdminOut(
-        symbol=symbol.name, status="pending" if reply is None else "accepted", request_id=request_id
-    )
+    reply = await gateway.send(schema, record, symbol)
+    status = accepted_or_pending(reply, response)
+    return AdminOut(symbol=symbol.name, status=status, request_id=record["origin"]["request_id"])

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from gateway.errors import ApiError
 from gateway.models import BookOut, SymbolOut, book_out, symbol_out
-from gateway.routes.orders import ERRORS, GatewayDep, Reader
+from gateway.routes.orders import ERRORS, GatewayDep, Reader, timed_out
 
 router = APIRouter(prefix="/api/v1", tags=["market"])
 
@@ -31,18 +30,7 @@ async def get_book(
 ) -> BookOut:
     """The L2 book, best price first on each side, read in sequence with the orders before it."""
     found = gateway.symbol(symbol, status=404)
-    record = {
-        "origin": gateway.origin(),
-        "symbol": found.name,
-        "account": key.account,
-        "kind": "BOOK",
-        "order_id": None,
-        "client_order_id": None,
-        "depth": depth,
-    }
-    reply = await gateway.send("Query", record, found)
+    reply = await gateway.send("Query", gateway.query(key.account, found, "BOOK", depth=depth), found)
     if reply is None or reply["book"] is None:
-        raise ApiError(
-            504, "REPLY_TIMEOUT", "the matcher did not answer in time; a read changes nothing: retry"
-        )
+        raise timed_out()
     return book_out(found, reply["book"])

@@ -9,7 +9,7 @@ Reads are Query commands in the same log, so a client reads its own writes.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -136,27 +136,25 @@ def _new_order(body: NewOrderRequest, key: ApiKey, symbol: Symbol, origin: dict[
     }
 
 
+# A command about one order answers with its state, or 202 while its reply is still to come.
+ONE_ORDER: dict[str, Any] = {"response_model": OrderOut, "responses": {202: {"model": OrderOut}, **ERRORS}}
+# A read answers or times out (504): it is never pending.
+ONE_ORDER_READ: dict[str, Any] = {"response_model": OrderOut, "responses": ERRORS}
+
+
 @router.delete(
-    "/orders/by-client-id/{client_order_id}",
-    operation_id="cancel_order_by_client_id",
-    response_model=OrderOut,
-    responses={202: {"model": OrderOut}, **ERRORS},
+    "/orders/by-client-id/{client_order_id}", operation_id="cancel_order_by_client_id", **ONE_ORDER
 )
 async def cancel_by_client_id(
     client_order_id: ClientIdPath, symbol: SymbolQuery, key: Trader, gateway: GatewayDep, response: Response
 ) -> OrderOut:
     """Cancel the account's open order with this client order id."""
     found = gateway.symbol(symbol, status=404)
-    record = {**_reference(gateway, key, found, None, client_order_id)}
+    record = _reference(gateway, key, found, None, client_order_id)
     return await _order_command(gateway, "CancelOrder", record, found, response)
 
 
-@router.delete(
-    "/orders/{order_id}",
-    operation_id="cancel_order",
-    response_model=OrderOut,
-    responses={202: {"model": OrderOut}, **ERRORS},
-)
+@router.delete("/orders/{order_id}", operation_id="cancel_order", **ONE_ORDER)
 async def cancel_order(
     order_id: OrderIdPath, symbol: SymbolQuery, key: Trader, gateway: GatewayDep, response: Response
 ) -> OrderOut:
@@ -166,12 +164,7 @@ async def cancel_order(
     return await _order_command(gateway, "CancelOrder", record, found, response)
 
 
-@router.patch(
-    "/orders/{order_id}",
-    operation_id="amend_order",
-    response_model=OrderOut,
-    responses={202: {"model": OrderOut}, **ERRORS},
-)
+@router.patch("/orders/{order_id}", operation_id="amend_order", **ONE_ORDER)
 async def amend_order(
     *,
     order_id: OrderIdPath,
@@ -207,40 +200,35 @@ async def cancel_all(
     origin = gateway.origin()
     record = {"origin": origin, "symbol": found.name, "account": key.account}
     reply = await gateway.send("CancelAll", record, found)
+    status = accepted_or_pending(reply, response)
+    return CancelAllOut(symbol=found.name, status=status, request_id=origin["request_id"])
+
+
+def accepted_or_pending(reply: dict[str, Any] | None, response: Response) -> Literal["accepted", "pending"]:
+    """A command's status for its answer; a reply still to come makes the answer a 202."""
     if reply is None:
         response.status_code = 202
-    return CancelAllOut(
-        symbol=found.name, status="pending" if reply is None else "accepted", request_id=origin["request_id"]
-    )
+        return "pending"
+    return "accepted"
 
 
-@router.get(
-    "/orders/by-client-id/{client_order_id}",
-    operation_id="get_order_by_client_id",
-    response_model=OrderOut,
-    responses={202: {"model": OrderOut}, **ERRORS},
-)
+@router.get("/orders/by-client-id/{client_order_id}", operation_id="get_order_by_client_id", **ONE_ORDER_READ)
 async def get_by_client_id(
     client_order_id: ClientIdPath, symbol: SymbolQuery, key: Reader, gateway: GatewayDep, response: Response
 ) -> OrderOut:
     """One order of the account by its client order id, open or done (done ones for a while)."""
     found = gateway.symbol(symbol, status=404)
-    record = {**_reference(gateway, key, found, None, client_order_id), "kind": "ORDER", "depth": None}
+    record = gateway.query(key.account, found, "ORDER", client_order_id=client_order_id)
     return await _order_command(gateway, "Query", record, found, response)
 
 
-@router.get(
-    "/orders/{order_id}",
-    operation_id="get_order",
-    response_model=OrderOut,
-    responses={202: {"model": OrderOut}, **ERRORS},
-)
+@router.get("/orders/{order_id}", operation_id="get_order", **ONE_ORDER_READ)
 async def get_order(
     order_id: OrderIdPath, symbol: SymbolQuery, key: Reader, gateway: GatewayDep, response: Response
 ) -> OrderOut:
     """One open order of the account by its id."""
     number, found = gateway.order_symbol(order_id, symbol)
-    record = {**_reference(gateway, key, found, number, None), "kind": "ORDER", "depth": None}
+    record = gateway.query(key.account, found, "ORDER", order_id=number)
     return await _order_command(gateway, "Query", record, found, response)
 
 
@@ -248,24 +236,17 @@ async def get_order(
 async def open_orders(symbol: SymbolQuery, key: Reader, gateway: GatewayDep) -> OrdersOut:
     """The account's open orders on one symbol, oldest first."""
     found = gateway.symbol(symbol, status=404)
-    origin = gateway.origin()
-    record = {
-        "origin": origin,
-        "symbol": found.name,
-        "account": key.account,
-        "kind": "OPEN_ORDERS",
-        "order_id": None,
-        "client_order_id": None,
-        "depth": None,
-    }
+    record = gateway.query(key.account, found, "OPEN_ORDERS")
     reply = await gateway.send("Query", record, found)
     if reply is None:
-        raise _timed_out()
-    orders = [order_out(found, state, [], origin["request_id"]) for state in reply["orders"]]
+        raise timed_out()
+    request_id = record["origin"]["request_id"]
+    orders = [order_out(found, state, [], request_id) for state in reply["orders"]]
     return OrdersOut(symbol=found.name, orders=orders)
 
 
-def _timed_out() -> ApiError:
+def timed_out() -> ApiError:
+    """A read whose reply did not come in time."""
     return ApiError(504, "REPLY_TIMEOUT", "the matcher did not answer in time; a read changes nothing: retry")
 
 
@@ -289,7 +270,7 @@ async def _order_command(
     reply = await gateway.send(schema, record, symbol)
     if reply is None:
         if schema == "Query":
-            raise _timed_out()
+            raise timed_out()
         response.status_code = 202
         order_id = record["order_id"]
         return OrderOut(

@@ -59,8 +59,10 @@ def test_created_topics_have_registry_partitions_and_their_settings(
         names.book_snapshots: 3,
         names.state_snapshots: 3,
         names.orders_dlq: 3,
+        names.symbols: 3,
     }
     assert configs[names.book_snapshots]["cleanup.policy"] == "compact"
+    assert configs[names.symbols]["cleanup.policy"] == "compact"
     assert configs[names.state_snapshots]["cleanup.policy"] == "compact"
     assert configs[names.orders]["cleanup.policy"] == "delete"
     assert configs[names.orders]["retention.ms"] == "-1"

@@ -1,4 +1,5 @@
-"""`exchange up` on an existing cluster: topics, one ready matcher per partition, and Ctrl-C stops it all."""
+"""`exchange up` on an existing cluster: topics, one ready matcher per partition, a gateway taking orders with
+the demo key it printed, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 from confluent_kafka.admin import AdminClient
 
+from exchange.client import ExchangeClient
 from runtime.settings import DEFAULT_SYMBOLS_FILE
 from runtime.symbols import load_registry
 from runtime.topics import TopicNames
@@ -55,16 +57,24 @@ def _wait_for_line(process: subprocess.Popen[str], text: str) -> list[str]:
     raise AssertionError(f"{text!r} never printed; output: {''.join(seen)}")
 
 
-def test_up_runs_a_ready_matcher_per_partition_and_stops_everything_on_ctrl_c(
-    kafka_bootstrap: str, kafka_admin: AdminClient, topic_prefix: str
+def _demo_secret(output: list[str]) -> str:
+    line = next(line for line in output if "demo API key" in line)
+    return line.split("secret:")[1].split()[0]
+
+
+def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everything_on_ctrl_c(
+    kafka_bootstrap: str, kafka_admin: AdminClient, topic_prefix: str, tmp_path: Path
 ) -> None:
     partitions = load_registry(DEFAULT_SYMBOLS_FILE).partition_count
-    ops_base = _free_port_run(partitions)
+    ops_base = _free_port_run(partitions + 1)
+    gateway_port = ops_base + partitions
     env = {
         **os.environ,
         "EXCHANGE_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "EXCHANGE_TOPIC_PREFIX": topic_prefix,
+        "EXCHANGE_DATA_DIR": str(tmp_path),
         "EXCHANGE_UP_MATCHER_OPS_PORT": str(ops_base),
+        "EXCHANGE_UP_GATEWAY_PORT": str(gateway_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange", "up"],
@@ -74,7 +84,7 @@ def test_up_runs_a_ready_matcher_per_partition_and_stops_everything_on_ctrl_c(
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    ports = range(ops_base, ops_base + partitions)
+    ports = range(ops_base, ops_base + partitions + 1)  # the matchers', then the gateway's
     try:
         output = _wait_for_line(process, "Ctrl-C stops it")
         existing = set(kafka_admin.list_topics(timeout=10).topics)
@@ -82,6 +92,8 @@ def test_up_runs_a_ready_matcher_per_partition_and_stops_everything_on_ctrl_c(
         while not all(_ready(port) for port in ports) and time.monotonic() < deadline:
             time.sleep(0.2)
         all_ready = all(_ready(port) for port in ports)
+        with ExchangeClient(f"http://127.0.0.1:{gateway_port}", "demo", _demo_secret(output)) as demo:
+            order = demo.place_order("BTC-USD", "buy", "0.001", price="60000.00")
 
         process.send_signal(signal.SIGINT)
         exit_code = process.wait(timeout=60)
@@ -92,5 +104,6 @@ def test_up_runs_a_ready_matcher_per_partition_and_stops_everything_on_ctrl_c(
     assert any(kafka_bootstrap in line for line in output)
     assert set(TopicNames.with_prefix(topic_prefix).all()) <= existing
     assert all_ready
+    assert order["status"] == "NEW"
     assert exit_code == 0
-    assert not any(_ready(port) for port in ports)  # no matcher outlives `exchange up`
+    assert not any(_ready(port) for port in ports)  # no service outlives `exchange up`

@@ -161,24 +161,6 @@ def test_a_book_snapshot_request_publishes_the_whole_book() -> None:
     assert snapshot["seq"] == 2
 
 
-def test_an_added_symbol_for_another_partition_is_refused() -> None:
-    venue = Harness()
-    params = {
-        "partition": 0,
-        "tick_size": "0.01",
-        "lot_size": "1",
-        "min_qty": "1",
-        "max_qty": "100",
-        "reference_price": "10.00",
-        "band_percent": "10",
-        "status": "trading",
-    }
-
-    out = venue.send("AddSymbol", {"origin": _origin("r1"), "symbol": "XYZ", "params": params})
-
-    assert (out["replies"][1]["result"], out["replies"][1]["reason"]) == ("REJECTED", "NOT_THIS_PARTITION")
-
-
 def _listing(partition: int = PARTITION) -> dict[str, Any]:
     return {
         "partition": partition,
@@ -190,6 +172,14 @@ def _listing(partition: int = PARTITION) -> dict[str, Any]:
         "band_percent": "10",
         "status": "trading",
     }
+
+
+def test_an_added_symbol_for_another_partition_is_refused() -> None:
+    venue = Harness()
+
+    out = venue.send("AddSymbol", {"origin": _origin("r1"), "symbol": "XYZ", "params": _listing(partition=0)})
+
+    assert (out["replies"][1]["result"], out["replies"][1]["reason"]) == ("REJECTED", "NOT_THIS_PARTITION")
 
 
 def test_an_added_symbol_is_published_with_its_listing_for_gateways_and_relays() -> None:

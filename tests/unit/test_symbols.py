@@ -25,19 +25,11 @@ from runtime.symbols import (
     ticks_to_price,
 )
 from schemas import decode, encode
+from tests.unit.listings import btc_params
 
 
 def _btc() -> dict[str, Any]:
-    return {
-        "partition": 0,
-        "tick_size": "0.01",
-        "lot_size": "0.00001",
-        "min_qty": "0.0001",
-        "max_qty": "100",
-        "reference_price": "65000.00",
-        "band_percent": "10",
-        "status": "trading",
-    }
+    return btc_params()
 
 
 def _aapl() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.symbols import Symbol, SymbolRegistry, parse_registry
-from tests.unit.gateway.listings import registry_document
+from tests.unit.listings import registry_document
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.models import average_price, book_out, order_out
 from runtime.symbols import Symbol, parse_symbol
-from tests.unit.gateway.listings import btc_params
+from tests.unit.listings import btc_params
 
 # Above 2**53: a JavaScript number would round it.
 BIG_ID = (100 << 48) | 12_345

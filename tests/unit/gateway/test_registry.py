@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.registry import LiveRegistry
 from runtime.symbols import SymbolRegistry, SymbolStatus
-from tests.unit.gateway.listings import btc_params
+from tests.unit.listings import btc_params
 
 
 def _listing(symbol: str, offset: int, **changes: Any) -> dict[str, Any]:

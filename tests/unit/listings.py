@@ -1,4 +1,4 @@
-"""Registry entries for the gateway's unit tests: BTC-USD's and a three-symbol document."""
+"""Registry entries for unit tests: BTC-USD's and a three-symbol document."""
 
 from __future__ import annotations
 
