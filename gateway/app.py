@@ -50,6 +50,7 @@ def build_gateway(settings: GatewaySettings, metrics_registry: CollectorRegistry
         gateway_id=settings.gateway_instance_id or default_instance_id(),
         delivery_timeout_s=settings.gateway_delivery_timeout_s,
         on_late_reply=metrics.late_replies.inc,
+        on_delivered=metrics.delivery.observe,
     )
     auth = Authenticator(
         keys, settings.gateway_recv_window_s, settings.gateway_rate_per_s, settings.gateway_rate_burst

@@ -34,6 +34,12 @@ class GatewayMetrics:
             registry=registry,
             buckets=REQUEST_BUCKETS,
         )
+        self.delivery = histogram(
+            "exchange_gateway_delivery_seconds",
+            "From producing a command to the broker's acknowledgement (the first part of the reply wait)",
+            registry=registry,
+            buckets=REQUEST_BUCKETS,
+        )
         self.in_flight = gauge(
             "exchange_gateway_requests_in_flight", "Requests being handled", registry=registry
         )

@@ -76,6 +76,7 @@ class Sequencer:
         gateway_id: str,
         delivery_timeout_s: float,
         on_late_reply: Callable[[], None] = lambda: None,
+        on_delivered: Callable[[float], None] = lambda _seconds: None,
     ) -> None:
         self.topics = topics
         self.codec = codec
@@ -85,6 +86,7 @@ class Sequencer:
         self._key = gateway_id.encode()
         self.delivery_timeout_s = delivery_timeout_s
         self.on_late_reply = on_late_reply
+        self.on_delivered = on_delivered
         self.broker_up = False
         self.symbols_loaded = False  # the `symbols` topic was read to its end once
         self.reply_partition = -1
@@ -105,7 +107,10 @@ class Sequencer:
             bootstrap,
             group_id=f"gateway-{gateway_id}",  # never committed: the instance reads by assignment
             client_id=f"gateway-{gateway_id}",
-            config={"fetch.wait.max.ms": 5, "logger": librdkafka_log},
+            # A fetch returns as soon as a reply is committed (the broker wakes it when the commit
+            # markers land), so a long wait adds no latency; it only spares the broker 20x the
+            # empty fetches of librdkafka's 5 ms (measured: the same 22 ms order round trip).
+            config={"fetch.wait.max.ms": 100, "logger": librdkafka_log},
         )
 
     @property
@@ -180,6 +185,7 @@ class Sequencer:
             loop.call_soon_threadsafe(_set_once, delivered, error)
 
         try:
+            produced_at = time.monotonic()
             self._produce(value, key, partition, headers, on_delivery)
             try:
                 error = await asyncio.wait_for(delivered, self.delivery_timeout_s + DELIVERY_MARGIN_S)
@@ -190,6 +196,7 @@ class Sequencer:
                 raise OutcomeUnknown(f"the broker did not acknowledge the command: {error.str()}")
             if error is not None:
                 raise Unavailable(f"the command was not written: {error.str()}")
+            self.on_delivered(time.monotonic() - produced_at)
             try:
                 return await asyncio.wait_for(reply, max(deadline - time.monotonic(), 0.0))
             except TimeoutError:
