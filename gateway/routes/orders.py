@@ -51,7 +51,8 @@ OrderIdPath = Annotated[str, Path(max_length=20, description="The order id", exa
 ClientIdPath = Annotated[str, Path(pattern=CLIENT_ORDER_ID_PATTERN, examples=["my-order-1"])]
 
 
-def gateway_of(request: Request) -> Gateway:
+async def gateway_of(request: Request) -> Gateway:
+    # async: FastAPI runs a plain function dependency in a worker thread, a thread hop per request.
     gateway: Gateway = request.app.state.gateway
     return gateway
 
