@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -219,6 +219,3 @@ class Authenticator:
                 401, "STALE_TIMESTAMP", f"X-Timestamp is {skew_s:.1f} s from the gateway's clock "
                 f"(the window is {self.window_s:g} s)",
             )  # fmt: skip
-
-    def accounts(self) -> Iterable[str]:
-        return {key.account for key in self.keys.values()}

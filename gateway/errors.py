@@ -57,29 +57,31 @@ def invalid(error: DomainError) -> ApiError:
     return ApiError(422, error.reason, str(error))
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(request: Request, error: ApiError) -> JSONResponse:
+    """The error's JSON answer, counted by code (a flood of bad signatures shows on a dashboard)."""
+    request.app.state.gateway.metrics.refused.labels(error.code).inc()
     return JSONResponse({"code": error.code, "message": error.message}, error.status, error.headers)
 
 
-async def on_api_error(_request: Request, exc: Exception) -> JSONResponse:
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    return error_response(request, exc)
 
 
-async def on_auth_error(_request: Request, exc: Exception) -> JSONResponse:
+async def on_auth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthError)
     headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-    return error_response(ApiError(exc.status, exc.code, str(exc), headers))
+    return error_response(request, ApiError(exc.status, exc.code, str(exc), headers))
 
 
-async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     """A body or parameter that does not fit the schema: 400 for bad JSON, 422 for the rest."""
     assert isinstance(exc, RequestValidationError)
     first: dict[str, Any] = next(iter(exc.errors()), {})
     kind = str(first.get("type", ""))
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
     if kind == "json_invalid":
-        return error_response(ApiError(400, "MALFORMED_JSON", "the body is not valid JSON"))
+        return error_response(request, ApiError(400, "MALFORMED_JSON", "the body is not valid JSON"))
     code = {
         "extra_forbidden": "UNKNOWN_FIELD",
         "missing": "MISSING_FIELD",
@@ -88,11 +90,11 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
         "string_too_long": "TOO_LONG",
     }.get(kind, "INVALID_FIELD")
     message = f"{where}: {first.get('msg', 'invalid')}"
-    return error_response(ApiError(422, code, message[:300]))
+    return error_response(request, ApiError(422, code, message[:300]))
 
 
-async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own refusals (no such route, method not allowed) in the same shape."""
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-    return error_response(ApiError(exc.status_code, code, str(exc.detail), exc.headers))
+    return error_response(request, ApiError(exc.status_code, code, str(exc.detail), exc.headers))

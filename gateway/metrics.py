@@ -53,7 +53,7 @@ class GatewayMetrics:
         )
         self.refused = counter(
             "exchange_gateway_refused_total",
-            "Requests refused at the edge, by error code",
+            "Requests answered with an error, by its code (the edge's and the matcher's reasons)",
             ["code"],
             registry,
         )

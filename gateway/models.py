@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.symbols import MAX_DECIMAL_CHARS, Symbol
 
-DECIMAL = Field(max_length=MAX_DECIMAL_CHARS, examples=["65000.00"])
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 # Extra decimals an average price keeps beyond the tick size's (an average is a ratio, not a tick).
 AVERAGE_PRICE_EXTRA_PLACES = 8

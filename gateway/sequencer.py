@@ -29,7 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Messag
 
 from gateway.registry import LiveRegistry
 from runtime.health import Health
-from runtime.kafka import CommittedConsumer, client_config, librdkafka_log
+from runtime.kafka import CommittedConsumer, FatalKafkaError, client_config, librdkafka_log
 from runtime.topics import TopicNames
 from schemas import Codec, DecodeError
 
@@ -113,11 +113,6 @@ class Sequencer:
             config={"fetch.wait.max.ms": 100, "logger": librdkafka_log},
         )
 
-    @property
-    def pending(self) -> int:
-        """Requests waiting for their reply."""
-        return len(self._waiting)
-
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -126,8 +121,10 @@ class Sequencer:
         try:
             replies = self.consumer.partitions_of(self.topics.replies, timeout=STARTUP_TIMEOUT_S)
             symbols = self.consumer.partitions_of(self.topics.symbols, timeout=STARTUP_TIMEOUT_S)
-        except KafkaException as exc:
-            raise Unavailable(f"the cluster's topics cannot be read: {exc}") from None
+        except (KafkaException, FatalKafkaError) as exc:
+            raise Unavailable(
+                f"the cluster's topics cannot be read (run `exchange topics create`): {exc}"
+            ) from None
         self.reply_partition = reply_partition_of(self.gateway_id, len(replies))
         # Replies to this instance's commands come after them, so reading starts at today's end.
         end = self._reply_partition_end()

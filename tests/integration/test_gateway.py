@@ -272,6 +272,9 @@ def test_bad_signature_stale_timestamp_and_replay_are_401_and_write_nothing(runn
     ]
     assert first.status_code == 201
     assert cluster.orders_count() == before + 1  # the one genuine order
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'exchange_gateway_refused_total{code="BAD_SIGNATURE"} 1.0' in metrics
+    assert 'exchange_gateway_refused_total{code="REPLAYED_REQUEST"} 1.0' in metrics
 
 
 def test_another_accounts_order_is_404_never_visible_never_cancellable(running: Running) -> None:
