@@ -14,7 +14,15 @@ One run, one partition, one JSON line:
    and committed offset are sampled every few milliseconds; the pass-through times itself.
 4. **Latency** (a second, paced phase, matcher still running): a few thousand more commands at a
    modest rate, each stamped with the wall clock (``origin.ts_ns``) as it is produced; a
-   ``read_committed`` reader of `replies` takes the clock again when the reply arrives.
+   ``read_committed`` reader of `replies-early` and `replies` takes the clock again when each
+   copy of the reply arrives. ``e2e_*`` is the first copy (what a gateway answers with),
+   ``committed_e2e_*`` the committed one, and ``phases_ms`` splits each command's way at the
+   moments the matcher recorded (:mod:`matcher.timing`). The same commands at the same rate
+   also go through the pass-through loop before the matcher starts (``passthrough_e2e_*``):
+   Kafka's own latency here, which the matcher's is judged against. The slowest transactions
+   of the paced phase are logged with their phases.
+
+Progress is logged on stderr; stdout has the JSON line only.
 
 The broker is ``EXCHANGE_KAFKA_BOOTSTRAP``'s, else a local one started for the run (and
 stopped after it). Topics and consumer groups the run created are deleted at the end.
@@ -26,25 +34,25 @@ import argparse
 import cProfile
 import json
 import logging
-import statistics
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from confluent_kafka import OFFSET_END, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from bench.wireflow import FlowRow, WireCommand, flow_registry_yaml, read_flow, wire_command
 from matcher.processor import record_offset
 from matcher.service import CONSUMER_CONFIG, PRODUCER_CONFIG, Matcher, MatcherSettings, group_id, next_batch
+from matcher.timing import TimingLog, TransactionTimes
 from runtime import native
 from runtime.broker import free_port, kafka_cluster
 from runtime.errors import UserError
@@ -56,6 +64,7 @@ from runtime.kafka import (
     admin_client,
 )
 from runtime.logs import configure_logging
+from runtime.progress import Progress
 from runtime.settings import Settings, load_settings
 from runtime.shutdown import Shutdown
 from runtime.topics import TopicNames, TopicSpec, ensure_topics, topic_specs
@@ -183,13 +192,21 @@ class Throughput(NamedTuple):
 
 
 def passthrough(
-    cluster: BenchCluster, end: int, settings: MatcherSettings, name: str, output: str | None = None
+    cluster: BenchCluster,
+    end: int,
+    settings: MatcherSettings,
+    name: str,
+    output: str | None = None,
+    *,
+    source: str | None = None,
 ) -> Throughput:
-    """Copy `orders` up to ``end`` to ``output`` (default: a new topic ``name``), a transaction a batch.
+    """Copy ``source`` (default `orders`) up to offset ``end`` to ``output`` (default: a new topic
+    ``name``), a transaction a batch.
 
     ``name`` also names the consumer group and the transactional id, so every run starts at offset 0.
     """
     output = output or cluster.add_topic(name)
+    source = source or cluster.topics.orders
     consumer = CommittedConsumer(
         cluster.bootstrap,
         group_id=cluster.group(name),
@@ -201,14 +218,14 @@ def passthrough(
     )
     try:
         producer.init()
-        consumer.assign([TopicPartition(cluster.topics.orders, PARTITION, 0)])
+        consumer.assign([TopicPartition(source, PARTITION, 0)])
         started = time.perf_counter()
         done, transactions = 0, 0
         deadline = time.monotonic() + GUARD_S
         while done < end:
             batch = next_batch(
                 consumer,
-                cluster.topics.orders,
+                source,
                 PARTITION,
                 settings.matcher_batch_max_commands,
                 settings.matcher_batch_max_ms,
@@ -256,6 +273,8 @@ class InProcessMatcher:
         self.shutdown = Shutdown()
         self.matcher = Matcher(settings, PARTITION, shutdown=self.shutdown, metrics_registry=self.registry)
         self.profile_to = profile_to
+        self.timings = TimingLog()
+        self.matcher.on_committed = self.timings.add
         self.exit_code: int | None = None
         self._thread = threading.Thread(target=self._run, name="matcher-0", daemon=True)
 
@@ -281,10 +300,14 @@ class InProcessMatcher:
         """
         return self.matcher.next_offset
 
-    def wait_until(self, condition: str, check: Callable[[], bool]) -> float:
+    def wait_until(
+        self, condition: str, check: Callable[[], bool], progress: Progress | None = None
+    ) -> float:
         """Sample until ``check()`` holds; the time it was first seen to hold."""
         deadline = time.monotonic() + GUARD_S
         while not check():
+            if progress is not None:
+                progress.reached(self.committed())
             if self.exit_code is not None or not self._thread.is_alive():
                 raise UserError(f"the matcher stopped (exit code {self.exit_code}) before {condition}")
             if time.monotonic() > deadline:
@@ -295,7 +318,9 @@ class InProcessMatcher:
     def throughput(self, end: int) -> Throughput:
         """Wait for recovery, then time the matcher from ready until it has committed offset ``end``."""
         started = self.wait_until("ready", lambda: self.matcher.health.readiness()[0])
-        finished = self.wait_until(f"offset {end}", lambda: self.committed() >= end)
+        finished = self.wait_until(
+            f"offset {end}", lambda: self.committed() >= end, Progress("bench pipeline: matcher", end)
+        )
         return Throughput(end, finished - started, self.matcher.transactions, self.matcher.background_commits)
 
     def stop(self) -> int | None:
@@ -317,44 +342,82 @@ def paced_commands(rows: list[FlowRow], count: int) -> list[WireCommand]:
     ]
 
 
-def reply_latencies(
-    cluster: BenchCluster, commands: list[WireCommand], first_offset: int, rate: float
-) -> list[int]:
-    """Nanoseconds from producing each command (at ``rate`` per second) to reading its committed reply."""
+class Delivery(NamedTuple):
+    """One paced command: its `orders` offset (where the output names it), sent and seen (wall ns)."""
+
+    offset: int | None
+    sent_ns: int
+    seen_ns: int
+
+    @property
+    def latency_ns(self) -> int:
+        return self.seen_ns - self.sent_ns
+
+
+# What a read output record says of its command: (offset or None, the ns it was sent), or None to skip.
+Stamp = Callable[[Message], tuple[int | None, int] | None]
+
+
+def reply_stamp(first_offset: int) -> Stamp:
+    """Replies to commands from ``first_offset`` on: the command's offset and its origin time."""
+    codec = default_codec()
+
+    def stamp(message: Message) -> tuple[int | None, int] | None:
+        _, reply = codec.decode(message.value(), message.headers())
+        offset = reply["command_offset"]
+        return (offset, reply["ts_ns"]) if offset >= first_offset else None
+
+    return stamp
+
+
+def copied_command_stamp(message: Message) -> tuple[int | None, int] | None:
+    """A command copied by the pass-through: its origin time (the copy's offset is not the command's)."""
+    _, command = default_codec().decode(message.value(), message.headers())
+    return None, command["origin"]["ts_ns"]
+
+
+def paced_deliveries(
+    cluster: BenchCluster,
+    commands: list[WireCommand],
+    *,
+    send_to: str,
+    read_from: Sequence[str],
+    stamp: Stamp,
+    rate: float,
+) -> dict[str, list[Delivery]]:
+    """Produce ``commands`` to ``send_to`` at ``rate`` per second, each stamped with the wall clock,
+    and note when each one's output is read from each topic of ``read_from`` by a ``read_committed``
+    reader (partition 0 of each)."""
     codec = default_codec()
     # The reader commits nothing, so the broker keeps no group of it to delete afterwards.
     reader = CommittedConsumer(
         cluster.bootstrap,
-        group_id=cluster.prefix + "replies-reader",
-        client_id="bench-replies",
+        group_id=f"{cluster.prefix}paced-reader",
+        client_id="bench-reader",
         config={"fetch.wait.max.ms": 5},
     )
     producer = IdempotentProducer(
         cluster.bootstrap, client_id="bench-gateway-paced", config=PACED_PRODUCER_CONFIG
     )
-    replies = cluster.topics.replies
     try:
-        reader.assign([TopicPartition(replies, PARTITION, OFFSET_END)])
-        _wait_at_end(reader, replies)  # the start is resolved: no reply can slip in before it
+        reader.assign([TopicPartition(topic, PARTITION, OFFSET_END) for topic in read_from])
+        for topic in read_from:
+            _wait_at_end(reader, topic)  # the start is resolved: no output can slip in before it
         # A producer's first record waits for its connection and producer id: not the steady state.
-        producer.produce(cluster.add_topic("producer-warm-up"), b"")
+        producer.produce(cluster.add_topic(f"warm-up-to-{send_to.removeprefix(cluster.prefix)}"), b"")
         producer.flush(GUARD_S)
-        latencies: list[int] = []
+        deliveries: dict[str, list[Delivery]] = {topic: [] for topic in read_from}
         sent, interval = 0, 1.0 / rate
         next_send = time.perf_counter()
         deadline = time.monotonic() + GUARD_S
-        while len(latencies) < len(commands):
+        while min(map(len, deliveries.values())) < len(commands):
             now = time.perf_counter()
             if sent < len(commands) and now >= next_send:
                 command = commands[sent]
                 command.record["origin"]["ts_ns"] = time.time_ns()
                 value, headers = codec.encode(command.schema, command.record, checked=False)
                 producer.produce(
-                    cluster.topics.orders,
-                    value,
-                    key=command.symbol.encode(),
-                    partition=PARTITION,
-                    headers=headers,
+                    send_to, value, key=command.symbol.encode(), partition=PARTITION, headers=headers
                 )
                 producer.poll(0)
                 sent += 1
@@ -364,15 +427,80 @@ def reply_latencies(
             message = reader.poll(wait)
             if message is not None:
                 seen = time.time_ns()
-                _, reply = codec.decode(message.value(), message.headers())
-                if reply["command_offset"] >= first_offset:
-                    latencies.append(seen - reply["ts_ns"])
+                if (stamped := stamp(message)) is not None:
+                    deliveries[message.topic() or ""].append(Delivery(stamped[0], stamped[1], seen))
             elif time.monotonic() > deadline:
-                raise UserError(f"{len(commands) - len(latencies)} replies never came")
-        return latencies
+                missing = {topic: len(commands) - len(got) for topic, got in deliveries.items()}
+                raise UserError(f"outputs never came: {missing}")
+        return deliveries
     finally:
         producer.close()
         reader.close()
+
+
+def passthrough_deliveries(
+    cluster: BenchCluster, commands: list[WireCommand], settings: MatcherSettings, rate: float
+) -> list[Delivery]:
+    """The paced phase through the pass-through loop instead of the matcher: Kafka's own latency."""
+    source, output = cluster.add_topic("paced-in"), cluster.add_topic("paced-out")
+    loop = threading.Thread(
+        target=passthrough,
+        args=(cluster, len(commands), settings, "paced-passthrough", output),
+        kwargs={"source": source},
+        name="paced-passthrough",
+        daemon=True,
+    )
+    loop.start()
+    try:
+        return paced_deliveries(
+            cluster, commands, send_to=source, read_from=[output], stamp=copied_command_stamp, rate=rate
+        )[output]
+    finally:
+        loop.join(GUARD_S)
+
+
+# A paced command's way, each phase ending at a moment the matcher recorded (matcher.timing):
+# to the matcher (produce, broker, fetch), its take applied, waiting for its transaction, the
+# transaction's produce, send_offsets and commit, and the committed reply becoming visible to a
+# reader. With early replies, ``early_reply`` is from applied to the early copy read.
+PHASES = ("to_matcher", "apply", "batch_wait", "produce", "send_offsets", "commit", "visible")
+EARLY_PHASE = "early_reply"
+
+
+def phase_breakdown(
+    committed: list[Delivery], early: list[Delivery], timings: TimingLog
+) -> dict[str, dict[str, float]]:
+    """p50 and p99 of each phase (``PHASES``, then ``EARLY_PHASE``) over the paced commands, in ms."""
+    samples: dict[str, list[int]] = {name: [] for name in (*PHASES, EARLY_PHASE)}
+    for delivery in committed:
+        moments = timings.moments(delivery.offset) if delivery.offset is not None else None
+        if moments is not None:
+            ends = (delivery.sent_ns, *moments, delivery.seen_ns)
+            for name, start, end in zip(PHASES, ends, ends[1:], strict=False):
+                samples[name].append(end - start)
+    for delivery in early:
+        moments = timings.moments(delivery.offset) if delivery.offset is not None else None
+        if moments is not None:
+            samples[EARLY_PHASE].append(delivery.seen_ns - moments.applied_ns)
+    return {
+        name: {"p50": percentile_ms(values, 50), "p99": percentile_ms(values, 99)}
+        for name, values in samples.items()
+        if values
+    }
+
+
+def log_slowest_transactions(timings: TimingLog, first_offset: int, count: int = 5) -> None:
+    """The paced phase's slowest transactions with their phases, on stderr: where a spike came from."""
+    slowest = sorted(timings.transactions(first_offset), key=TransactionTimes.total_s, reverse=True)
+    for times in slowest[:count]:
+        log.info(
+            "slow transaction",
+            extra={
+                "ms": round(times.total_s() * 1000, 1),
+                "offsets": [times.takes[0].first, times.takes[-1].end] if times.takes else None,
+                "phases_ms": times.phases_ms(),
+            },
+        )
 
 
 def _wait_at_end(reader: CommittedConsumer, topic: str) -> None:
@@ -383,12 +511,18 @@ def _wait_at_end(reader: CommittedConsumer, topic: str) -> None:
             raise UserError(f"{topic} could not be read")
 
 
-def percentile_ms(latencies_ns: list[int], percent: int) -> float:
-    """The ``percent``-th percentile of ``latencies_ns``, in milliseconds (inclusive method)."""
-    if len(latencies_ns) == 1:
-        return round(latencies_ns[0] / 1e6, 2)
-    cuts = statistics.quantiles(latencies_ns, n=100, method="inclusive")
-    return round(cuts[percent - 1] / 1e6, 2)
+def percentile_ms(latencies_ns: list[int], percent: float) -> float:
+    """The ``percent``-th percentile of ``latencies_ns``, in milliseconds.
+
+    Interpolated between the two nearest samples, as ``statistics.quantiles(method="inclusive")``
+    does, for any percent (99.9 included).
+    """
+    ordered = sorted(latencies_ns)
+    rank = (len(ordered) - 1) * percent / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return round(value / 1e6, 2)
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -414,6 +548,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help="write a cProfile of the matcher thread here (pstats); its rates are then not representative",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="FILE.png",
+        help="draw the latency distribution and the phase breakdown here (matplotlib)",
     )
 
 
@@ -449,23 +590,104 @@ def run(args: argparse.Namespace) -> int:
         warm_up(cluster, end, settings, args.warm_up_s)
         log.info("pass-through, before the matcher")
         baselines = [passthrough(cluster, end, settings, "passthrough-1")]
+        paced = paced_commands(rows, args.e2e_commands)
+        log.info("pass-through latency", extra={"commands": len(paced), "rate": args.e2e_rate})
+        floor = passthrough_deliveries(cluster, paced, settings, args.e2e_rate)
         log.info("matcher")
         cluster.groups.append(group_id(cluster.prefix, PARTITION))
         matcher = InProcessMatcher(matcher_settings, args.cprofile).start()
         try:
             matched = matcher.throughput(end)
-            log.info("latency", extra={"commands": args.e2e_commands, "rate": args.e2e_rate})
-            latencies = reply_latencies(cluster, paced_commands(rows, args.e2e_commands), end, args.e2e_rate)
+            log.info("latency", extra={"commands": len(paced), "rate": args.e2e_rate})
+            replies = [cluster.topics.replies]
+            if settings.matcher_early_replies:
+                replies.append(cluster.topics.replies_early)
+            deliveries = paced_deliveries(
+                cluster,
+                paced,
+                send_to=cluster.topics.orders,
+                read_from=replies,
+                stamp=reply_stamp(end),
+                rate=args.e2e_rate,
+            )
         finally:
             exit_code = matcher.stop()
         if exit_code != 0:
             raise UserError(f"the matcher exited with code {exit_code}")
+        log_slowest_transactions(matcher.timings, end)
         # Again after the matcher, which warmed the broker further: the best run counts.
         log.info("pass-through, after the matcher")
         baselines.append(passthrough(cluster, end, settings, "passthrough-2"))
-    result = report(rows, args, settings=settings, baselines=baselines, matched=matched, latencies=latencies)
+    committed = deliveries[cluster.topics.replies]
+    early = deliveries.get(cluster.topics.replies_early, [])
+    phases = phase_breakdown(committed, early, matcher.timings)
+    latency = Latency(early or committed, committed, floor, phases)
+    if args.plot is not None:
+        plot_latency(latency, args.plot)
+    result = report(rows, args, settings=settings, baselines=baselines, matched=matched, latency=latency)
     print(json.dumps(result))
     return 0
+
+
+class Latency(NamedTuple):
+    """The paced phase through the matcher and through the pass-through, and the matcher's phases.
+
+    ``matcher`` is the first reply a gateway can read (the early copy when the matcher writes
+    one), ``committed`` the copy its transaction committed.
+    """
+
+    matcher: list[Delivery]
+    committed: list[Delivery]
+    passthrough: list[Delivery]
+    phases: dict[str, dict[str, float]]
+
+    def figures(self) -> dict[str, object]:
+        """The JSON line's latency keys."""
+        matcher = [delivery.latency_ns for delivery in self.matcher]
+        committed = [delivery.latency_ns for delivery in self.committed]
+        floor = [delivery.latency_ns for delivery in self.passthrough]
+        return {
+            "e2e_p50_ms": percentile_ms(matcher, 50),
+            "e2e_p99_ms": percentile_ms(matcher, 99),
+            "e2e_p999_ms": percentile_ms(matcher, 99.9),
+            "e2e_max_ms": round(max(matcher) / 1e6, 2),
+            "committed_e2e_p50_ms": percentile_ms(committed, 50),
+            "committed_e2e_p99_ms": percentile_ms(committed, 99),
+            "passthrough_e2e_p50_ms": percentile_ms(floor, 50),
+            "passthrough_e2e_p99_ms": percentile_ms(floor, 99),
+            "passthrough_e2e_max_ms": round(max(floor) / 1e6, 2),
+            "phases_ms": self.phases,
+        }
+
+
+def plot_latency(latency: Latency, path: Path) -> None:
+    """Draw the latency distributions (matcher and pass-through) and the phase breakdown to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (distribution, phases) = pyplot.subplots(1, 2, figsize=(13, 5))
+    curves = {"first reply": latency.matcher, "committed reply": latency.committed}
+    for label, deliveries in (*curves.items(), ("pass-through", latency.passthrough)):
+        values = sorted(delivery.latency_ns / 1e6 for delivery in deliveries)
+        shares = [(n + 1) / len(values) for n in range(len(values))]
+        distribution.plot(values, shares, label=label)
+    distribution.set(xscale="log", xlabel="end to end (ms)", ylabel="share of commands at or below")
+    distribution.set_title("latency at the paced rate")
+    distribution.grid(True, which="both", alpha=0.3)
+    distribution.legend()
+    names = list(latency.phases)
+    for offset, percentile in ((-0.2, "p50"), (0.2, "p99")):
+        positions = [n + offset for n in range(len(names))]
+        phases.barh(positions, [latency.phases[name][percentile] for name in names], 0.4, label=percentile)
+    phases.set_yticks(range(len(names)), names)
+    phases.invert_yaxis()
+    phases.set(xlabel="ms", title="the matcher's phases per command")
+    phases.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
 
 
 def report(
@@ -475,7 +697,7 @@ def report(
     settings: MatcherSettings,
     baselines: list[Throughput],
     matched: Throughput,
-    latencies: list[int],
+    latency: Latency,
 ) -> dict[str, object]:
     """The JSON line: the issue's keys first, then what helps to read them.
 
@@ -483,13 +705,13 @@ def report(
     """
     mix = Counter(row.order_type or row.action for row in rows)
     baseline = max(baselines, key=lambda run: run.per_s)
+    figures = latency.figures()
     return {
         "commands": len(rows),
         "commands_per_s": round(matched.per_s),
         "passthrough_per_s": round(baseline.per_s),
         "ratio": round(matched.per_s / baseline.per_s, 3) if baseline.per_s else None,
-        "e2e_p50_ms": percentile_ms(latencies, 50),
-        "e2e_p99_ms": percentile_ms(latencies, 99),
+        **figures,
         "matcher_s": round(matched.seconds, 3),
         "passthrough_s": round(baseline.seconds, 3),
         "matcher_transactions": matched.transactions,
@@ -499,13 +721,13 @@ def report(
         "batch_max_commands": settings.matcher_batch_max_commands,
         "batch_max_ms": settings.matcher_batch_max_ms,
         "snapshot_every_commands": settings.matcher_snapshot_every_commands,
+        "early_replies": settings.matcher_early_replies,
         "partitions": 1,
         "symbols": len({row.symbol for row in rows}),
         "flow": args.flow.name,
         "flow_mix": dict(sorted(mix.items())),
-        "e2e_commands": len(latencies),
+        "e2e_commands": len(latency.matcher),
         "e2e_rate_per_s": args.e2e_rate,
-        "e2e_max_ms": round(max(latencies) / 1e6, 2),
         "warm_up_s": args.warm_up_s,
         "profiled": args.cprofile is not None,
         "native": native.status(),

@@ -5,11 +5,14 @@ never by the client library's hash) with an idempotent producer, so the broker's
 write it twice. The command names this instance (``gateway_id``) and the `replies` partition it
 reads (a stable hash of the id), and the request waits on a future keyed by its request id.
 
-One thread reads that `replies` partition and the whole `symbols` topic (read_committed): a
-reply whose key is this instance's id resolves its request's future; any other key belongs to
-another instance sharing the partition and is skipped without decoding. A symbols record updates
-the live registry. Another thread serves the producer's delivery reports and watches the broker:
-while it is unreachable the gateway refuses commands at once (503) instead of queueing them.
+One thread reads that partition of `replies` and of `replies-early`, and the whole `symbols`
+topic (read_committed): a reply whose key is this instance's id resolves its request's future;
+any other key belongs to another instance sharing the partition and is skipped without decoding.
+A matcher writes each reply twice, early (the moment it is computed) and in its transaction;
+both copies are equal, the first one answers and the other is dropped by request id. A symbols
+record updates the live registry. Another thread serves the producer's delivery reports and
+watches the broker: while it is unreachable the gateway refuses commands at once (503) instead of
+queueing them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +45,8 @@ BROKER_PROBE_TIMEOUT_S = 1.0
 STARTUP_TIMEOUT_S = 30.0
 # A delivery report comes within the producer's message timeout; past this margin something is wrong.
 DELIVERY_MARGIN_S = 5.0
+# Request ids whose reply was seen, so the second copy of each is known as one (a few MB at most).
+ANSWERED_KEPT = 100_000
 
 
 class Unavailable(Exception):
@@ -92,6 +98,8 @@ class Sequencer:
         self.reply_partition = -1
         self._symbol_partitions: set[int] = set()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._answered: OrderedDict[str, None] = OrderedDict()
+        self._reply_topics = {topics.replies, topics.replies_early}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -127,11 +135,13 @@ class Sequencer:
             ) from None
         self.reply_partition = reply_partition_of(self.gateway_id, len(replies))
         # Replies to this instance's commands come after them, so reading starts at today's end.
-        end = self._reply_partition_end()
+        starts = [
+            TopicPartition(topic, self.reply_partition, self._reply_partition_end(topic))
+            for topic in self._reply_topics
+        ]
         self._symbol_partitions = set(symbols)
         self.consumer.assign(
-            [TopicPartition(self.topics.replies, self.reply_partition, end)]
-            + [TopicPartition(self.topics.symbols, p, OFFSET_BEGINNING) for p in symbols]
+            starts + [TopicPartition(self.topics.symbols, p, OFFSET_BEGINNING) for p in symbols]
         )
         self.broker_up = True
         self._running.set()
@@ -140,15 +150,15 @@ class Sequencer:
             thread.start()
             self._threads.append(thread)
 
-    def _reply_partition_end(self) -> int:
-        """Where this instance's replies will start; retried while a new topic's leader settles."""
+    def _reply_partition_end(self, topic: str) -> int:
+        """Where this instance's replies in ``topic`` start; retried while a new topic's leader settles."""
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             try:
-                return self.consumer.high_watermark(self.topics.replies, self.reply_partition, 5.0)
+                return self.consumer.high_watermark(topic, self.reply_partition, 5.0)
             except KafkaException as exc:
                 if time.monotonic() > deadline:
-                    raise Unavailable(f"the replies topic cannot be read: {exc}") from None
+                    raise Unavailable(f"{topic} cannot be read: {exc}") from None
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -217,7 +227,7 @@ class Sequencer:
 
     def _read(self) -> None:
         """Replies for this instance, and registry changes, until stopped."""
-        symbols_topic, replies_topic = self.topics.symbols, self.topics.replies
+        symbols_topic, reply_topics = self.topics.symbols, self._reply_topics
         while self._running.is_set():
             try:
                 message = self.consumer.poll(POLL_S)
@@ -226,7 +236,7 @@ class Sequencer:
                 self.health.dead("the reply reader failed")
                 return
             if message is not None:
-                if message.topic() == replies_topic:
+                if message.topic() in reply_topics:
                     self._on_reply(message)
                 elif message.topic() == symbols_topic:
                     self._on_symbol_update(message)
@@ -244,12 +254,24 @@ class Sequencer:
         except DecodeError as exc:
             log.error("undecodable reply", extra={"reason": str(exc)})
             return
-        future = self._waiting.get(reply["request_id"])
+        request_id = reply["request_id"]
+        if not self._first_copy(request_id):
+            return
+        future = self._waiting.get(request_id)
         if future is None:
             self.on_late_reply()  # its request already answered 202 (or this instance restarted)
             return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_set_once, future, reply)
+
+    def _first_copy(self, request_id: str) -> bool:
+        """Whether this is the first copy of the request's reply seen (early or committed)."""
+        if request_id in self._answered:
+            return False
+        self._answered[request_id] = None
+        if len(self._answered) > ANSWERED_KEPT:
+            self._answered.popitem(last=False)
+        return True
 
     def _on_symbol_update(self, message: Message) -> None:
         try:

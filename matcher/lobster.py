@@ -68,6 +68,8 @@ from matcher.core import (
 )
 from matcher.core import Fill as CoreFill
 from runtime.errors import UserError
+from runtime.logs import configure_logging
+from runtime.progress import Progress
 
 # Message types (LOBSTER's column 2).
 ADD = 1
@@ -542,8 +544,10 @@ class LobsterReplay:
         started = time.perf_counter()
         stream = iter(rows)
         self.seed(next(stream))
+        progress = Progress("replay-lobster: steps")
         for step in steps(stream):
             self.apply(step)
+            progress.advance()
         self.venue.validate()
         self.report.seconds = round(time.perf_counter() - started, 3)
         return self.report
@@ -855,6 +859,7 @@ def run(args: argparse.Namespace) -> int:
     """Replay the folder and print its counts as one JSON line (match values in percent)."""
     if args.tick_units < 1:
         raise UserError("--tick-units must be a positive integer")
+    configure_logging()  # progress on stderr; the JSON line alone on stdout
     report = replay_folder(args.folder, args.tick_units)
     sys.stdout.write(json.dumps(report.summary()) + "\n")
     return 0

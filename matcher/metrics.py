@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from matcher.timing import TRANSACTION_PHASES
 from runtime.metrics import counter, gauge, histogram
 
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -49,6 +50,13 @@ class MatcherMetrics:
             ["partition"],
             registry=registry,
         ).labels(p)
+        phases = histogram(
+            "exchange_matcher_transaction_phase_seconds",
+            "A transaction's commit by phase: produce (queue records), send_offsets, commit",
+            ["partition", "phase"],
+            registry=registry,
+        )
+        self.transaction_phases = {phase: phases.labels(p, phase) for phase in TRANSACTION_PHASES}
         self.aborts = counter(
             "exchange_matcher_aborts_total", "Transactions aborted", ["partition"], registry=registry
         ).labels(p)

@@ -26,6 +26,7 @@ from matcher.service import MatcherSettings, group_id
 from matcher.wire import core_params
 from runtime.kafka import CommittedConsumer, bootstrap_servers, read_to_end
 from runtime.logs import configure_logging
+from runtime.progress import Progress
 from runtime.settings import load_settings
 from runtime.symbols import SymbolRegistry, load_registry
 from runtime.topics import TopicNames
@@ -117,7 +118,9 @@ def _expected(
     """What a replay of ``[from_offset, committed_offset)`` produces, per output stream, in order."""
     expected: dict[Stream, list[tuple[int, bytes]]] = defaultdict(list)
     start = report.from_offset or OFFSET_BEGINNING
+    progress = Progress("verify: replay", report.committed_offset - report.from_offset)
     for message in read_to_end(bootstrap, topic, processor.partition, start=start, client_id="verify"):
+        progress.advance()
         offset = record_offset(message)
         if offset < report.from_offset:
             continue
@@ -142,8 +145,10 @@ def _committed_outputs(
     actual: dict[Stream, list[tuple[int, bytes]]] = defaultdict(list)
     sources: list[Stream] = [("executions", partition), ("book", partition), ("orders_dlq", partition)]
     sources += [("replies", p) for p in _partitions_of(bootstrap, topics.replies)]
+    progress = Progress("verify: read committed outputs")
     for role, source_partition in sources:
         for message in read_to_end(bootstrap, getattr(topics, role), source_partition, client_id="verify"):
+            progress.advance()
             value = message.value() or b""
             command = _command_of(codec, value, message.headers(), partition, report)
             if command is not None and report.from_offset <= command < report.committed_offset:

@@ -255,6 +255,11 @@ class CommittedConsumer:
         }
         self._consumer = Consumer(client_config(bootstrap, client_id, settings))
         self._at_end: set[tuple[str, int]] = set()
+        # Taken now, in the thread that made the consumer. The client lets one thread in at a time,
+        # so a commit thread asking for it while another polls in a tight loop could wait forever
+        # (seen: a background commit stuck for minutes). It never changes: partitions are
+        # assigned, so the consumer never joins the group and has no generation or member id.
+        self._group_metadata = self._consumer.consumer_group_metadata()
 
     def assign(self, partitions: Sequence[TopicPartition]) -> None:
         """Read these partitions; a partition given without offset starts at the committed offset."""
@@ -354,7 +359,7 @@ class CommittedConsumer:
 
     def group_metadata(self) -> Any:
         """The consumer group's metadata, for ``send_offsets_to_transaction``."""
-        return self._consumer.consumer_group_metadata()
+        return self._group_metadata
 
     def close(self) -> None:
         self._consumer.close()

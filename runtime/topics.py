@@ -43,6 +43,8 @@ COMPACTED = {"cleanup.policy": "compact"}
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 # Replies matter only while a gateway waits for them.
 REPLIES_RETENTION = {"retention.ms": str(24 * 3600 * 1000)}
+# Early copies of replies only shorten a gateway's wait; the committed copies are the record.
+EARLY_REPLIES_RETENTION = {"retention.ms": str(3600 * 1000)}
 # A matcher's whole state is one record; the broker's default limit is 1 MiB.
 STATE_SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024
 # What `describe` shows besides the partition count.
@@ -55,6 +57,7 @@ class TopicNames:
 
     orders: str
     replies: str
+    replies_early: str
     executions: str
     book: str
     book_snapshots: str
@@ -88,6 +91,8 @@ def topic_specs(names: TopicNames, *, partitions: int, replies_partitions: int) 
     return [
         TopicSpec(names.orders, partitions, KEEP_FOREVER),
         TopicSpec(names.replies, replies_partitions, REPLIES_RETENTION),
+        # Each reply again, written outside the transaction the moment it is computed (matcher.service).
+        TopicSpec(names.replies_early, replies_partitions, EARLY_REPLIES_RETENTION),
         TopicSpec(names.executions, partitions, KEEP_FOREVER),
         TopicSpec(names.book, partitions),
         TopicSpec(names.book_snapshots, partitions, COMPACTED),

@@ -98,6 +98,16 @@ class FlowCluster:
         partitions = range(REPLIES_PARTITIONS)
         return [r for p in partitions for _, r in read_records(self.bootstrap, self.topics.replies, p)]
 
+    def reply_copies(self, topic: str) -> list[tuple[str, bytes]]:
+        """Every record of ``topic`` (`replies` or `replies-early`), every partition: (request id, value)."""
+        codec = default_codec()
+        copies = []
+        for partition in range(REPLIES_PARTITIONS):
+            for message in read_to_end(self.bootstrap, topic, partition):
+                value = message.value() or b""
+                copies.append((codec.decode(value, message.headers())[1]["request_id"], value))
+        return copies
+
     def matcher_settings(self, **overrides: object) -> MatcherSettings:
         return self.settings.model_copy(update=overrides)
 

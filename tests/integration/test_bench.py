@@ -10,11 +10,13 @@ import contextlib
 import io
 import json
 import logging
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from bench.pipeline import EARLY_PHASE, PHASES
 from exchange.cli import main
 from tests.integration.conftest import generate_flow
 
@@ -58,14 +60,18 @@ def run_bench(argv: list[str], bootstrap: str, admin: AdminClient, **env_vars: s
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(
-    kafka_bootstrap: str, kafka_admin: AdminClient, tmp_path_factory: pytest.TempPathFactory
-) -> BenchRun:
-    flow = tmp_path_factory.mktemp("bench") / "flow.csv"
+def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(kafka_bootstrap: str, kafka_admin: AdminClient, bench_dir: Path) -> BenchRun:
+    flow = bench_dir / "flow.csv"
     generate_flow(flow, "mixed", FLOW_ROWS, seed=4)
     argv = [
         "pipeline",
         *("--flow", str(flow)),
+        *("--plot", str(flow.with_suffix(".png"))),
         *("--e2e-commands", str(E2E_COMMANDS), "--e2e-rate", "200"),
         *("--warm-up-s", "0.1"),  # one short round
     ]
@@ -113,7 +119,21 @@ def test_pipeline_bench_rates_are_positive_and_the_ratio_is_theirs(pipeline_run:
 def test_pipeline_bench_latency_percentiles_are_ordered(pipeline_run: BenchRun) -> None:
     result = pipeline_run.result
 
-    assert 0 < result["e2e_p50_ms"] <= result["e2e_p99_ms"] <= result["e2e_max_ms"]
+    assert 0 < result["e2e_p50_ms"] <= result["e2e_p99_ms"] <= result["e2e_p999_ms"] <= result["e2e_max_ms"]
+    assert 0 < result["passthrough_e2e_p50_ms"] <= result["passthrough_e2e_p99_ms"]
+    assert 0 < result["committed_e2e_p50_ms"] <= result["committed_e2e_p99_ms"]
+
+
+def test_pipeline_bench_names_the_phase_of_every_paced_commands_latency(pipeline_run: BenchRun) -> None:
+    phases = pipeline_run.result["phases_ms"]
+
+    assert list(phases) == [*PHASES, EARLY_PHASE]
+    assert all(0 <= phase["p50"] <= phase["p99"] for phase in phases.values())
+
+
+def test_pipeline_bench_draws_its_plot(pipeline_run: BenchRun, bench_dir: Path) -> None:
+    assert pipeline_run.exit_code == 0
+    assert (bench_dir / "flow.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_pipeline_bench_deletes_the_topics_it_created(pipeline_run: BenchRun) -> None:

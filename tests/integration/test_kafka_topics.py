@@ -12,7 +12,14 @@ from confluent_kafka.admin import AdminClient
 
 from runtime.broker import free_port
 from runtime.errors import UserError
-from runtime.topics import TopicNames, TopicSpec, ensure_topics, read_topics, topic_specs
+from runtime.topics import (
+    EARLY_REPLIES_RETENTION,
+    TopicNames,
+    TopicSpec,
+    ensure_topics,
+    read_topics,
+    topic_specs,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +61,7 @@ def test_created_topics_have_registry_partitions_and_their_settings(
     assert partitions == {
         names.orders: 3,
         names.replies: 2,
+        names.replies_early: 2,
         names.executions: 3,
         names.book: 3,
         names.book_snapshots: 3,
@@ -66,6 +74,7 @@ def test_created_topics_have_registry_partitions_and_their_settings(
     assert configs[names.state_snapshots]["cleanup.policy"] == "compact"
     assert configs[names.orders]["cleanup.policy"] == "delete"
     assert configs[names.orders]["retention.ms"] == "-1"
+    assert configs[names.replies_early]["retention.ms"] == EARLY_REPLIES_RETENTION["retention.ms"]
 
 
 def test_topic_with_fewer_partitions_is_grown(kafka_admin: AdminClient, topic_prefix: str) -> None:

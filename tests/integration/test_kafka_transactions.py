@@ -7,7 +7,9 @@ Outputs and consumed offsets are committed in one transaction; readers use
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -141,6 +143,45 @@ def test_send_offsets_to_transaction_commits_consumed_offsets_with_outputs(
 
     assert consumer.committed([TopicPartition(inputs, 0)]) == {(inputs, 0): 3}
     assert read_partition(outputs) == [b"out-1", b"out-2", b"out-3"]
+    consumer.close()
+
+
+def test_offsets_commit_from_another_thread_while_the_consumer_is_polled_without_pause(
+    kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """The matcher commits in a background thread while its main thread polls on (1 ms polls).
+
+    The client lets one thread use a consumer at a time: asking it for the group metadata from
+    the commit thread then waited as long as the polling went on (once, for minutes).
+    """
+    inputs, outputs = topic_factory(), topic_factory()
+    consumer = CommittedConsumer(kafka_bootstrap, group_id=f"g-{uuid.uuid4().hex}", client_id="test")
+    consumer.assign([TopicPartition(inputs, 0)])
+    producer = _transactional(kafka_bootstrap)
+    polling = threading.Event()
+    polling.set()
+
+    def poll_without_pause() -> None:
+        while polling.is_set():
+            consumer.poll(0.001)
+
+    def commit_offsets(count: int) -> None:
+        for offset in range(1, count + 1):
+            producer.begin()
+            producer.produce(outputs, b"x", partition=0)
+            producer.commit(consumer, [TopicPartition(inputs, 0, offset)])
+
+    poller = threading.Thread(target=poll_without_pause, daemon=True)
+    poller.start()
+    with ThreadPoolExecutor(max_workers=1) as committer:
+        commits = committer.submit(commit_offsets, 5)
+        try:
+            commits.result(timeout=60)  # a guard against a hang, not a time limit
+        finally:
+            polling.clear()
+            poller.join()
+
+    assert consumer.committed([TopicPartition(inputs, 0)]) == {(inputs, 0): 5}
     consumer.close()
 
 

@@ -23,6 +23,7 @@ def test_every_topic_of_the_design_carries_the_prefix() -> None:
     assert names.all() == [
         "dev.orders",
         "dev.replies",
+        "dev.replies-early",
         "dev.executions",
         "dev.book",
         "dev.book-snapshots",
@@ -45,6 +46,7 @@ def test_symbol_keyed_topics_have_the_registry_partition_count_and_replies_its_o
     assert {name: spec.partitions for name, spec in specs.items()} == {
         "orders": 6,
         "replies": 8,
+        "replies-early": 8,
         "executions": 6,
         "book": 6,
         "book-snapshots": 6,
@@ -60,6 +62,14 @@ def test_snapshot_and_registry_topics_are_compacted_and_the_others_are_not() -> 
     compacted = {name for name, spec in specs.items() if spec.config.get("cleanup.policy") == "compact"}
 
     assert compacted == {"book-snapshots", "state-snapshots", "symbols"}
+
+
+def test_early_replies_are_kept_for_less_time_than_the_committed_ones() -> None:
+    specs = _by_name(topic_specs(NAMES, partitions=1, replies_partitions=1))
+
+    early, committed = specs["replies-early"].config, specs["replies"].config
+
+    assert int(early["retention.ms"]) < int(committed["retention.ms"])
 
 
 def test_orders_are_kept_for_replay() -> None:
