@@ -268,6 +268,10 @@ class Matcher:
         try:
             self.health.not_ready("recovering")
             self.producer.init()  # fences older instances; their open transaction is aborted
+            if self.early is not None:
+                # Ready (producer id, leaders) by the first command: an early reply still queued
+                # when its transaction has committed would be lost with a crash.
+                self.early.start(self.topics.replies_early)
             gc.set_threshold(*GC_THRESHOLDS)
             self.recover()
             self.health.ready()

@@ -214,6 +214,14 @@ class IdempotentProducer(_RecordWriter):
     def _produce_failed(self, error: KafkaError) -> NoReturn:
         raise FatalKafkaError("produce", error)
 
+    def start(self, topic: str, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        """Create the producer now and learn ``topic``'s leaders, instead of at the first record.
+
+        The client asks for its producer id as soon as it exists, so a producer started before a
+        service's own start-up work sends its first record at once rather than after that wait.
+        """
+        self._client().list_topics(topic, timeout=timeout)
+
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery reports; returns how many were served."""
         return self._producer.poll(timeout) if self._producer is not None else 0

@@ -122,7 +122,8 @@ def _assert_early_replies_equal_the_committed_ones(
     assert unequal == []
     copies = Counter(request_id for request_id, _ in early)
     assert max(copies.values()) > 1  # some kills fell between an early reply and its commit
-    assert len(committed.keys() - copies.keys()) <= lost_at_most
+    lost = sorted(committed.keys() - copies.keys())
+    assert len(lost) <= lost_at_most, lost[:20]
 
 
 def test_a_zombie_matcher_is_fenced_and_leaves_no_duplicate(
