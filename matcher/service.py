@@ -18,9 +18,10 @@ import argparse
 import gc
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -244,7 +245,6 @@ class Matcher:
         self.last_snapshot_at = time.monotonic()
         self.last_book_snapshot_at = time.monotonic()
         self.touched: set[str] = set()
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{partition}")
         self._committing: Future[None] | None = None
         self._committed_at = 0.0  # monotonic time the last transaction's commit returned
         self._committing_batch: OpenBatch | None = None
@@ -290,7 +290,6 @@ class Matcher:
             log.error("recovery failed; exiting: %s", exc)
             return EXIT_FATAL
         finally:
-            self._committer.shutdown(wait=True)
             self._snapshots.close()
             self.consumer.close()
             self._close_early()
@@ -551,11 +550,30 @@ class Matcher:
         offsets = [TopicPartition(self.topics.orders, self.partition, batch.end)]
         if background:
             self.background_commits += 1
-            self._committing = self._committer.submit(self._commit, offsets, times)
+            self._committing = self._commit_in_background(offsets, times)
             self._committing_batch = batch
         else:
             self._commit(offsets, times)
             self._committed(batch)
+
+    def _commit_in_background(self, offsets: list[TopicPartition], times: TransactionTimes) -> Future[None]:
+        """Run :meth:`_commit` in a thread of its own; the future holds its outcome.
+
+        A daemon thread, not a pool's: a commit the client never answers (seen after the broker
+        was killed and restarted) must not keep the process from exiting once the matcher stops.
+        """
+        committing: Future[None] = Future()
+
+        def commit() -> None:
+            try:
+                self._commit(offsets, times)
+            except BaseException as exc:  # handed to settle(), which raises it in the matcher's thread
+                committing.set_exception(exc)
+            else:
+                committing.set_result(None)
+
+        threading.Thread(target=commit, name=f"commit-{self.partition}", daemon=True).start()
+        return committing
 
     def _commit(self, offsets: list[TopicPartition], times: TransactionTimes) -> None:
         """Add the consumed offsets to the open transaction and commit it, noting when each step ended."""
