@@ -360,7 +360,8 @@ class Matcher:
         transaction begun meanwhile is refused (CONCURRENT_TRANSACTIONS) and the client retries
         after a fixed 20 ms (adding the offsets: 100 ms and more). Measured here: back-to-back
         transactions took 47 ms at the median, 22 ms with 5 ms between them. With early replies
-        the commands of that gap are answered anyway; without them, only a full batch waits.
+        the commands of that gap are answered anyway; without them, their replies wait the gap
+        (5 ms at most) instead of the 20 ms retry it saves.
         """
         gap_s = self.settings.matcher_commit_gap_ms / 1000
         return max(0.0, self._committed_at + gap_s - time.monotonic())
