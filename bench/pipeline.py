@@ -473,13 +473,13 @@ def phase_breakdown(
     """p50 and p99 of each phase (``PHASES``, then ``EARLY_PHASE``) over the paced commands, in ms."""
     samples: dict[str, list[int]] = {name: [] for name in (*PHASES, EARLY_PHASE)}
     for delivery in committed:
-        moments = timings.moments(delivery.offset) if delivery.offset is not None else None
+        moments = timings.moments(delivery.offset)
         if moments is not None:
             ends = (delivery.sent_ns, *moments, delivery.seen_ns)
             for name, start, end in zip(PHASES, ends, ends[1:], strict=False):
                 samples[name].append(end - start)
     for delivery in early:
-        moments = timings.moments(delivery.offset) if delivery.offset is not None else None
+        moments = timings.moments(delivery.offset)
         if moments is not None:
             samples[EARLY_PHASE].append(delivery.seen_ns - moments.applied_ns)
     return {

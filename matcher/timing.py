@@ -104,8 +104,11 @@ class TimingLog:
         start = bisect.bisect_right(self._ends, first)
         return list({id(times): times for _, times in self._takes[start:]}.values())
 
-    def moments(self, offset: int) -> CommandMoments | None:
-        """The moments of the command at ``offset``, or None if no committed transaction carried it."""
+    def moments(self, offset: int | None) -> CommandMoments | None:
+        """The moments of the command at ``offset``, or None if no committed transaction carried it
+        (or the offset is not known)."""
+        if offset is None:
+            return None
         at = bisect.bisect_right(self._ends, offset)
         if at == len(self._takes):
             return None
