@@ -12,8 +12,11 @@ import importlib
 # kind -> (module, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "core": ("bench.core", "replay an orderflow.py flow through the matching core (compare with refbook.py)"),
+    "book-order": ("bench.book_order", "depth-N and fill-or-kill reads of a 100k-level book, before/after"),
     "pipeline": ("bench.pipeline", "matcher vs a pass-through Kafka loop on one partition; e2e latency"),
     "recovery": ("bench.recovery", "matcher start to ready: snapshot of N resting orders + 10 % replay"),
+    "snapshot-memory": ("bench.snapshot_memory", "memory a forked state snapshot of N resting orders costs"),
+    "verify-scale": ("bench.verify_scale", "exchange verify on an N-command partition: seconds, peak memory"),
     "gateway": ("bench.gateway", "signed orders over REST to a running gateway vs a FastAPI hello world"),
 }
 

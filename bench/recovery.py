@@ -53,6 +53,7 @@ from bench.wireflow import FlowRow, wire_command
 from matcher.core import MatchingEngine
 from matcher.recovery import state_snapshot_record
 from matcher.service import group_id
+from matcher.snapshots import collector_paused
 from matcher.wire import core_params, decode_command
 from runtime.broker import free_port, log_excerpt
 from runtime.errors import UserError
@@ -140,7 +141,8 @@ def build_snapshot(registry_file: Path, resting: int) -> Snapshot:
     if engine.resting_count() != resting:
         raise AssertionError(f"{engine.resting_count()} orders rest, {resting} were placed")
     built = time.perf_counter()
-    state = engine.snapshot()
+    with collector_paused():  # as the matcher takes it
+        state = engine.snapshot()
     encoded = time.perf_counter()
     del engine
     restore_s = _restore_seconds(state)
@@ -154,7 +156,8 @@ def _restore_seconds(state: bytes) -> float:
     gc.collect()
     engine = MatchingEngine(PARTITION)
     started = time.perf_counter()
-    engine.restore(state)
+    with collector_paused():  # as the matcher restores it
+        engine.restore(state)
     return time.perf_counter() - started
 
 

@@ -14,6 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from runtime import native
 from runtime.errors import UserError
 
 # name -> (module, one-line help)
@@ -30,7 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("matcher.verify", "replay a partition's log and compare every committed output"),
     "bench": ("bench.cli", "run a benchmark and print one JSON line"),
     "native": ("runtime.native", "compile the hot modules with mypyc, or show whether they load"),
-    "replay-lobster": ("matcher.lobster", "replay a LOBSTER folder through the matching core"),
+    "replay-lobster": ("bench.lobster", "replay a LOBSTER folder through the matching core"),
 }
 
 
@@ -49,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"exchange: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    # Process-wide policy, set before the subcommand's module imports anything compiled: serve the
+    # compiled modules when they are current (runtime.native); the services started by `up` pass here too.
+    native.install()
     target, help_ = SUBCOMMANDS[name]
     module_name, _, verb = target.partition(":")
     module = importlib.import_module(module_name)

@@ -36,6 +36,7 @@ from runtime.health import Health
 from runtime.kafka import CommittedConsumer, FatalKafkaError, client_config, librdkafka_log
 from runtime.topics import TopicNames
 from schemas import Codec, DecodeError
+from schemas.parts import PartJoiner
 
 log = logging.getLogger("gateway.sequencer")
 
@@ -99,6 +100,9 @@ class Sequencer:
         self._symbol_partitions: set[int] = set()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._answered: OrderedDict[str, None] = OrderedDict()
+        # A reply too large for one record comes in parts (schemas.parts); only the reader thread
+        # touches it, so it needs no lock.
+        self._reply_parts = PartJoiner("Reply")
         self._reply_topics = {topics.replies, topics.replies_early}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = threading.Event()
@@ -255,23 +259,26 @@ class Sequencer:
             log.error("undecodable reply", extra={"reason": str(exc)})
             return
         request_id = reply["request_id"]
-        if not self._first_copy(request_id):
-            return
+        if request_id in self._answered:
+            return  # the other copy (early or committed) of a reply already taken
         future = self._waiting.get(request_id)
         if future is None:
+            self._reply_parts.forget(request_id)
+            self._answer_taken(request_id)
             self.on_late_reply()  # its request already answered 202 (or this instance restarted)
             return
+        whole = self._reply_parts.add(request_id, reply)
+        if whole is None:
+            return  # more parts to come
+        self._answer_taken(request_id)
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_set_once, future, reply)
+        self._loop.call_soon_threadsafe(_set_once, future, whole)
 
-    def _first_copy(self, request_id: str) -> bool:
-        """Whether this is the first copy of the request's reply seen (early or committed)."""
-        if request_id in self._answered:
-            return False
+    def _answer_taken(self, request_id: str) -> None:
+        """Remember that the request's reply was taken, so its other copy is ignored."""
         self._answered[request_id] = None
         if len(self._answered) > ANSWERED_KEPT:
             self._answered.popitem(last=False)
-        return True
 
     def _on_symbol_update(self, message: Message) -> None:
         try:

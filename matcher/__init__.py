@@ -1,5 +1,5 @@
-"""The matcher: a pure matching core and the Kafka service that runs one per partition."""
+"""The matcher: a pure matching core and the Kafka service that runs one per partition.
 
-from runtime.native import install
-
-install()  # before any compiled module is imported (see runtime.native)
+Importing it changes nothing in the import system: the entry points install the compiled
+modules' loader (see runtime.native).
+"""

@@ -23,7 +23,16 @@ from matcher.core import (
     OrderState,
     SymbolParams,
 )
-from matcher.wire import Decoded, Output, book_snapshot, decode_command, outputs_of
+from matcher.wire import (
+    MAX_RECORD_BYTES,
+    Decoded,
+    Output,
+    UnwritableOutput,
+    book_snapshot,
+    decode_command,
+    outputs_of,
+    split_output,
+)
 from schemas import Codec, DecodeError
 from schemas.codec import Headers, HeaderValue
 
@@ -40,6 +49,13 @@ COMMANDS = frozenset(
         "RequestBookSnapshot",
     }
 )
+
+# The longest identifier (request and gateway ids, symbol, account, client order id) a command may
+# carry. Gateways send at most 64 characters; a producer that writes `orders` directly could
+# otherwise make every event, and the engine's memory of every order, as large as a record.
+MAX_ID_CHARS = 128
+_ID_FIELDS = ("symbol", "account", "client_order_id")
+_ORIGIN_ID_FIELDS = ("request_id", "gateway_id")
 
 # The records a command's outputs are made of (dead letters and state snapshots are written apart).
 OUTPUTS = ("Reply", "ExecutionReport", "BookUpdate", "BookSnapshot", "SymbolUpdate")
@@ -110,11 +126,15 @@ class Processor:
         codec: Codec,
         symbols: Iterable[SymbolParams],
         source_topic: str = "orders",
+        *,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.partition = partition
         self.partition_count = partition_count
         self.codec = codec
         self.source_topic = source_topic
+        # A constant in service (replays must split as the original did); smaller only in tests.
+        self.max_record_bytes = max_record_bytes
         self.engine = MatchingEngine(partition, symbols)
         self._writers = {name: codec.trusted_writer(name) for name in OUTPUTS}
 
@@ -126,6 +146,9 @@ class Processor:
             return DeadLetter(exc.reason, str(exc))
         if name not in COMMANDS:
             return DeadLetter("NOT_A_COMMAND", f"{name} is not a command")
+        too_long = _overlong_id(record)
+        if too_long is not None:
+            return DeadLetter("FIELD_TOO_LONG", f"{name}.{too_long} is over {MAX_ID_CHARS} characters")
         return decode_command(name, record, self.partition, self.partition_count)
 
     def replay(self, message: Message) -> None:
@@ -146,11 +169,17 @@ class Processor:
         book = None
         if decoded.name == "RequestBookSnapshot":
             book = self.engine.book_depth(decoded.symbol, None, decoded.origin.ts_ns)
-        outputs = outputs_of(
-            decoded, offset, events, self.partition, subject=self._subject(decoded, events), book=book
-        )
+        try:
+            outputs = outputs_of(
+                decoded, offset, events, self.partition, subject=self._subject(decoded, events), book=book
+            )
+            records = self.encode_all(outputs)
+        except UnwritableOutput as exc:
+            # The engine has applied the command (a replay applies it too); what it caused cannot
+            # be written, and retrying would stall the partition: operators find it in the DLQ.
+            dead = self._dead_letter(offset, message, DeadLetter(exc.reason, str(exc)))
+            return Step("DLQ", True, events, [dead], decoded.symbol, decoded.origin.ts_ns)
         rejected = outputs[0].record["result"] == "REJECTED"
-        records = [self.encode(output) for output in outputs]
         return Step(decoded.name, rejected, events, records, decoded.symbol, decoded.origin.ts_ns)
 
     def step_all(self, messages: Iterable[Message], records: list[Record], tally: Tally) -> None:
@@ -167,14 +196,28 @@ class Processor:
             depth = self.engine.book_depth(symbol, None, ts_ns)
             if depth is not None:
                 snapshot = book_snapshot(depth)
-                records.append(
-                    self.encode(Output("book_snapshots", self.partition, symbol, "BookSnapshot", snapshot))
+                records += self.encode_all(
+                    [Output("book_snapshots", self.partition, symbol, "BookSnapshot", snapshot)]
                 )
+        return records
+
+    def encode_all(self, outputs: Iterable[Output]) -> list[Record]:
+        """The records of ``outputs``: one each, or its parts when it is over the size bound."""
+        records = []
+        for output in outputs:
+            record = self.encode(output)
+            if len(record.value) <= self.max_record_bytes:
+                records.append(record)
+            else:
+                records += map(self.encode, split_output(output, self._encoded_size, self.max_record_bytes))
         return records
 
     def encode(self, output: Output) -> Record:
         write, headers = self._writers[output.schema]
         return Record(output.role, output.partition, output.key.encode(), write(output.record), headers)
+
+    def _encoded_size(self, output: Output) -> int:
+        return len(self._writers[output.schema][0](output.record))
 
     def _subject(self, decoded: Decoded, events: list[Event]) -> OrderState | None:
         """The state after the command of the one order it placed, cancelled or amended."""
@@ -211,6 +254,19 @@ class Processor:
         }
         encoded, dlq_headers = self.codec.encode("DeadLetter", record)
         return Record("orders_dlq", self.partition, key or b"", encoded, dlq_headers)
+
+
+def _overlong_id(record: Mapping[str, Any]) -> str | None:
+    """The first identifier field of a command record longer than MAX_ID_CHARS, if any."""
+    origin = record["origin"]
+    for name in _ORIGIN_ID_FIELDS:
+        if len(origin[name]) > MAX_ID_CHARS:
+            return f"origin.{name}"
+    for name in _ID_FIELDS:
+        value = record.get(name)
+        if value is not None and len(value) > MAX_ID_CHARS:
+            return name
+    return None
 
 
 def record_offset(message: Message) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from matcher.processor import Processor, record_offset
 from runtime.kafka import CommittedConsumer, read_to_end
@@ -61,43 +62,132 @@ class RecoveryError(Exception):
     """Recovery cannot go on (a snapshot that does not fit the log); an operator must look."""
 
 
+def state_snapshot_key(partition: int) -> bytes:
+    """The key the matcher writes ``partition``'s state snapshots under (compaction keeps the last)."""
+    return str(partition).encode()
+
+
 def latest_snapshot(bootstrap: str, topic: str, partition: int, codec: Codec) -> StateSnapshot | None:
-    """The last committed state snapshot of ``partition`` (the topic is compacted, so this is short)."""
-    latest: StateSnapshot | None = None
+    """The last committed state snapshot of ``partition``, the only one decoded.
+
+    The topic is compacted, but its tail is not yet, and each snapshot there is a whole engine
+    state (megabytes): the records are told apart by key and offset alone, and only the last of
+    the partition's is decoded and decompressed. An earlier one is fetched again and decoded only
+    when the last cannot be read (a schema this version does not know, say).
+    """
+    key = state_snapshot_key(partition)
+    offsets: list[int] = []
+    last: Message | None = None
     for message in read_to_end(bootstrap, topic, partition, client_id=f"matcher-{partition}-snapshots"):
-        try:
-            _, record = codec.decode(message.value(), message.headers())
-        except DecodeError as exc:
-            log.warning("skipping unreadable state snapshot", extra={"error": str(exc)})
-            continue
-        if record["partition"] == partition:
-            latest = StateSnapshot(record["orders_offset"], engine_state(record))
-    return latest
+        if message.key() == key:
+            offsets.append(record_offset(message))
+            last = message  # kept undecoded; the one before is let go
+    while last is not None:
+        snapshot = _snapshot_of(last, partition, codec)
+        if snapshot is not None:
+            return snapshot
+        offsets.pop()
+        last = _record_at(bootstrap, topic, partition, offsets[-1]) if offsets else None
+    return None
+
+
+def _snapshot_of(message: Message, partition: int, codec: Codec) -> StateSnapshot | None:
+    """The snapshot in ``message``, or None (with a warning) if it is not a readable one of ``partition``."""
+    where = {"offset": record_offset(message), "partition": partition}
+    try:
+        _, record = codec.decode(message.value(), message.headers())
+    except DecodeError as exc:
+        log.warning("skipping unreadable state snapshot", extra={**where, "error": str(exc)})
+        return None
+    if record["partition"] != partition:
+        log.warning(
+            "skipping a state snapshot of another partition", extra={**where, "of": record["partition"]}
+        )
+        return None
+    return StateSnapshot(record["orders_offset"], engine_state(record))
+
+
+def _record_at(bootstrap: str, topic: str, partition: int, offset: int) -> Message | None:
+    """The record at ``offset``, if it is still there (compaction may have removed it since)."""
+    for message in read_to_end(bootstrap, topic, partition, start=offset, client_id="matcher-snapshots"):
+        return message if record_offset(message) == offset else None  # leaving closes the reader
+    return None
 
 
 def replay_orders(processor: Processor, consumer: CommittedConsumer, topic: str, start: int, end: int) -> int:
-    """Apply `orders` records at offsets ``start`` up to (not including) ``end``; returns how many."""
+    """Apply `orders` records at offsets ``start`` up to (not including) ``end``; returns how many.
+
+    Raises :class:`RecoveryError` naming the offsets when the log does not hold every one of
+    them (see :func:`orders_in_range`).
+    """
     if start >= end:
         return 0
-    consumer.assign([TopicPartition(topic, processor.partition, start)])
     applied = 0
+    partition = processor.partition
+    records = _records(consumer, topic, partition, start)
+    for message in orders_in_range(records, f"{topic}[{partition}]", start, end):
+        processor.replay(message)
+        applied += 1
+    return applied
+
+
+def orders_in_range(messages: Iterable[Message], where: str, start: int, end: int) -> Iterator[Message]:
+    """The records of ``messages`` (one partition's records in offset order, read from ``start``)
+    at offsets ``start`` to ``end - 1``, each of which must be there.
+
+    The `orders` log is kept forever and written without transactions (so no offset holds a
+    commit marker): the first record read is exactly at ``start``, and the last is at ``end - 1``.
+    Anything else means records that outputs were committed for are gone (deleted, the log
+    truncated, or the topic made anew), and the state cannot be rebuilt: :class:`RecoveryError`,
+    naming ``where`` and the offsets. Stops reading at ``end - 1``.
+    """
+    if start >= end:
+        return
+    last: int | None = None
+    for message in messages:
+        offset = record_offset(message)
+        if last is None and offset != start:
+            raise RecoveryError(_first_record_error(where, start, end, offset))
+        if offset >= end:
+            break
+        yield message
+        last = offset
+        if offset == end - 1:
+            return
+    if last is None:
+        raise RecoveryError(
+            f"{where} has no record at or after offset {start}, but commands up to offset {end - 1} "
+            f"were committed: the log ends before them (truncated, or the topic was made anew)"
+        )
+    raise RecoveryError(
+        f"{where} ends at offset {last + 1}, but commands up to offset {end - 1} were committed: "
+        f"offsets {last + 1}..{end - 1} are missing (the log was truncated)"
+    )
+
+
+def _first_record_error(where: str, start: int, end: int, first: int) -> str:
+    if first > start:
+        return (
+            f"{where} starts at offset {first}, but the replay must start at {start}: offsets "
+            f"{start}..{first - 1} were deleted (retention or delete-records), so the state at the "
+            f"committed offset {end} cannot be rebuilt"
+        )
+    return (
+        f"{where} has no offset {start} (reading there restarted at offset {first}): the log ends "
+        f"before the snapshot's or committed offset {end} (truncated, or the topic was made anew)"
+    )
+
+
+def _records(consumer: CommittedConsumer, topic: str, partition: int, start: int) -> Iterator[Message]:
+    """The partition's committed records from ``start`` to its end, read in batches by ``consumer``."""
+    consumer.assign([TopicPartition(topic, partition, start)])
     deadline = time.monotonic() + READ_GUARD_S
     while True:
         batch = consumer.consume(REPLAY_BATCH, POLL_S)
-        if not batch:
-            # At the end of what is committed: nothing below `end` is left to read.
-            if consumer.at_end(topic, processor.partition):
-                return applied
-            if time.monotonic() > deadline:
-                raise RecoveryError(
-                    f"{topic}[{processor.partition}] offsets {start}..{end} could not be read"
-                )
-            continue
-        for message in batch:
-            offset = record_offset(message)
-            if offset >= end:
-                return applied
-            processor.replay(message)
-            applied += 1
-            if offset == end - 1:
-                return applied
+        if batch:
+            deadline = time.monotonic() + READ_GUARD_S
+            yield from batch
+        elif consumer.at_end(topic, partition):
+            return  # at the end of what is committed
+        elif time.monotonic() > deadline:
+            raise RecoveryError(f"{topic}[{partition}] from offset {start} could not be read")

@@ -31,10 +31,17 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import Field
 
 from matcher.core import SymbolParams
+from matcher.genesis import genesis_key, read_genesis, registry_differences
 from matcher.metrics import MatcherMetrics
 from matcher.processor import Processor, Record, Tally, record_offset
-from matcher.recovery import RecoveryError, latest_snapshot, replay_orders
-from matcher.snapshots import SNAPSHOT_SCHEMA, PendingSnapshot, SnapshotWriter
+from matcher.recovery import RecoveryError, StateSnapshot, latest_snapshot, replay_orders, state_snapshot_key
+from matcher.snapshots import (
+    SNAPSHOT_SCHEMA,
+    PendingSnapshot,
+    SnapshotWriter,
+    collector_paused,
+    encoded_state_snapshot,
+)
 from matcher.timing import Take, TransactionTimes
 from matcher.wire import core_params
 from runtime import native
@@ -399,26 +406,36 @@ class Matcher:
         committed = self.consumer.committed([TopicPartition(orders, self.partition)])[
             (orders, self.partition)
         ]
-        snapshot = latest_snapshot(self.bootstrap, self.topics.state_snapshots, self.partition, self.codec)
+        snapshots = self.topics.state_snapshots
+        snapshot = latest_snapshot(self.bootstrap, snapshots, self.partition, self.codec)
+        if snapshot is None and committed is not None:  # none readable: the genesis still is
+            snapshot = read_genesis(self.bootstrap, snapshots, self.partition, self.codec)
         read_at = time.monotonic()
         self.processor = self._fresh_processor()
         _release_frozen_state()
-        start = 0
-        if snapshot is not None:
-            if committed is None or snapshot.orders_offset > committed:
+        if snapshot is None:
+            if committed is not None:
                 raise RecoveryError(
-                    f"state snapshot covers offset {snapshot.orders_offset} but the committed offset is "
-                    f"{committed}: the consumer group's offsets were reset"
+                    f"{orders}[{self.partition}] has commands committed up to offset {committed} but "
+                    "no state snapshot, not even the genesis every partition starts with: the "
+                    "state-snapshots topic was deleted or made anew, and the state cannot be rebuilt"
                 )
+            snapshot, committed = self._write_genesis(), 0
+        if committed is None or snapshot.orders_offset > committed:
+            raise RecoveryError(
+                f"state snapshot covers offset {snapshot.orders_offset} but the committed offset is "
+                f"{committed}: the consumer group's offsets were reset"
+            )
+        with collector_paused():  # a third of the time at a million orders
             self.processor.engine.restore(snapshot.state)
-            # Out of the collector's sight before the replay, which would walk it on every full
-            # collection; restoring made no garbage worth a collection first.
-            gc.freeze()
-            start = snapshot.orders_offset
-            self._warn_missing_symbols()
-        end = committed if committed is not None else 0
+        # Out of the collector's sight before the replay, which would walk it on every full
+        # collection; restoring made no garbage worth a collection first.
+        gc.freeze()
+        start = snapshot.orders_offset
+        end = committed
         restored_at = time.monotonic()
         replayed = replay_orders(self.processor, self.consumer, orders, start, end)
+        self._report_registry_differences()
         _freeze_state()
         self.consumer.assign([TopicPartition(orders, self.partition, end)])
         self.next_offset = end
@@ -433,7 +450,7 @@ class Matcher:
             "recovered",
             extra={
                 "partition": self.partition,
-                "snapshot_offset": snapshot.orders_offset if snapshot else None,
+                "snapshot_offset": snapshot.orders_offset,
                 "committed_offset": end,
                 "replayed": replayed,
                 "resting": self.processor.engine.resting_count(),
@@ -446,20 +463,50 @@ class Matcher:
         )
 
     def _fresh_processor(self) -> Processor:
+        """A processor whose engine holds the registry's symbols of this partition (its genesis)."""
         symbols: Iterable[SymbolParams] = map(core_params, self.registry.symbols_of_partition(self.partition))
         return Processor(
             self.partition, self.registry.partition_count, self.codec, symbols, self.topics.orders
         )
 
-    def _warn_missing_symbols(self) -> None:
-        # The snapshot is the truth: symbols only join through AddSymbol commands in the log, so a
-        # replay of the log always rebuilds the same state. A registry edit alone changes nothing.
-        known = {params.symbol for params in self.processor.engine.symbols()}
-        missing = [s.name for s in self.registry.symbols_of_partition(self.partition) if s.name not in known]
-        if missing:
+    def _write_genesis(self) -> StateSnapshot:
+        """Commit the partition's starting state, the registry's symbols, before its first command.
+
+        The registry file seeds a new partition; from then on the log is the truth (DESIGN.md):
+        the genesis is a state snapshot covering no command, written once under a key of its own
+        (compaction keeps it beside the latest snapshot), in one transaction with the consumed
+        offset 0, so a partition either has both or neither. Recovery and ``exchange verify``
+        start from it, and a later edit of the file changes nothing for a replay.
+        """
+        ts_ns = time.time_ns()
+        value = encoded_state_snapshot(self.codec, self.processor.engine, self.partition, 0, ts_ns)
+        headers = self.codec.trusted_writer(SNAPSHOT_SCHEMA)[1]
+        snapshot = Record(
+            "state_snapshots", self.partition, state_snapshot_key(self.partition), value, headers
+        )
+        genesis = snapshot._replace(key=genesis_key(self.partition))
+        self.producer.begin()
+        self._produce([genesis, snapshot])
+        self.producer.send_offsets(self.consumer, [TopicPartition(self.topics.orders, self.partition, 0)])
+        self.producer.commit()
+        symbols = [params.symbol for params in self.processor.engine.symbols()]
+        log.info("genesis written", extra={"partition": self.partition, "symbols": symbols})
+        return StateSnapshot(0, self.processor.engine.snapshot())
+
+    def _report_registry_differences(self) -> None:
+        """One warning line when the registry file and the partition's state (its log) disagree.
+
+        The state is the truth: symbols join through the genesis and AddSymbol commands in the
+        log, so a replay always rebuilds the same state, and a file edit alone changes nothing.
+        """
+        differences = registry_differences(
+            [core_params(s) for s in self.registry.symbols_of_partition(self.partition)],
+            self.processor.engine.symbols(),
+        )
+        if differences:
             log.warning(
-                "registry symbols not in the matcher's state; add them with AddSymbol",
-                extra={"symbols": missing},
+                "the registry file disagrees with the log, which wins; list new symbols with AddSymbol",
+                extra={"partition": self.partition, **differences},
             )
 
     # --- the batch loop --------------------------------------------------------------------------
@@ -682,7 +729,7 @@ class Matcher:
             log.error("state snapshot too large; skipped", extra={"bytes": len(value)})
             return []
         headers = self.codec.trusted_writer(SNAPSHOT_SCHEMA)[1]
-        return [Record("state_snapshots", self.partition, str(self.partition).encode(), value, headers)]
+        return [Record("state_snapshots", self.partition, state_snapshot_key(self.partition), value, headers)]
 
     def _inject_abort(self) -> bool:
         every = self.settings.matcher_fault_abort_one_in

@@ -48,11 +48,26 @@ from matcher.core import (
     TradingStatus,
 )
 from runtime.symbols import DomainError, Symbol, parse_symbol
+from schemas.parts import SPLIT_LISTS, list_at, with_lists
 
 # An event id is (orders offset, index of the event in its command's list): unique within the
-# partition, so (symbol, event_id) is unique everywhere. 2**20 events per command is far beyond
-# what one command can cause (a sweep or a cancel-all of a million orders).
+# partition, so (symbol, event_id) is unique everywhere. The layout keeps 43 bits for offsets
+# (8.8e12 commands per partition, centuries at our rates) and 20 for the index: a command of more
+# than 2**20 events (a cancel-all of over half a million orders, a sweep of a third of a million
+# fills) is not given ids that collide with the next command's; its outputs go to the dead-letter
+# topic instead (``UnwritableOutput``), the same on every replay. Widening the index would have
+# cut the offsets' range 16-fold for commands no venue lets one account send (see the registry's
+# limits), so the layout stays and the check guards it.
 EVENT_INDEX_BITS: Final = 20
+MAX_EVENTS_PER_COMMAND: Final = 1 << EVENT_INDEX_BITS
+
+# No output record is larger than this (DESIGN.md, Bounds); the output topics take 1 MiB
+# (runtime.topics). A larger output is split into parts along its lists (``split_output``).
+MAX_RECORD_BYTES: Final = 512 * 1024
+# Room left in each part for its `part` and `parts` numbers, set after the split is measured.
+PART_NUMBERS_ROOM: Final = 16
+# A book snapshot's parts after the first are keyed `SYMBOL#N`, so compaction keeps every part.
+PART_KEY_SEPARATOR: Final = "#"
 
 NOT_THIS_PARTITION: Final = "NOT_THIS_PARTITION"
 INVALID_SYMBOL: Final = "INVALID_SYMBOL"
@@ -102,6 +117,14 @@ class Output(NamedTuple):
     key: str
     schema: str
     record: dict[str, Any]
+
+
+class UnwritableOutput(Exception):
+    """A command's outputs cannot be written as records (``reason`` is the dead letter's code)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -217,6 +240,11 @@ def outputs_of(
     ``book`` is the symbol's book when the command asked for a book snapshot.
     """
     origin, symbol, ts = decoded.origin, decoded.symbol, decoded.origin.ts_ns
+    if len(events) > MAX_EVENTS_PER_COMMAND:
+        raise UnwritableOutput(
+            "TOO_MANY_EVENTS",
+            f"the command at offset {offset} caused {len(events)} events, over {MAX_EVENTS_PER_COMMAND}",
+        )
     executions, public = _convert(offset, events)
     reply = _reply(decoded, partition, offset, events, subject)
     if book is not None:
@@ -233,6 +261,54 @@ def outputs_of(
     if decoded.name in SYMBOL_COMMANDS and reply["result"] == "ACCEPTED":
         out.append(_symbol_update(decoded, partition, offset))
     return out
+
+
+# --- bounds --------------------------------------------------------------------------------------
+
+
+def split_output(
+    output: Output, size_of: Callable[[Output], int], max_bytes: int = MAX_RECORD_BYTES
+) -> list[Output]:
+    """``output`` as parts whose encoded sizes (``size_of``) are at most ``max_bytes``.
+
+    The parts carry the record's other fields each and its lists' items in order, cut into
+    runs; concatenated by `part` they give the lists back. The cut depends only on the record,
+    so a replay splits the same way. Raises :class:`UnwritableOutput` when one item alone is over.
+    """
+    items = [(path, item) for path in SPLIT_LISTS[output.schema] for item in list_at(output.record, path)]
+    target = max_bytes - PART_NUMBERS_ROOM
+    # Cut at twice the size's share of the bound first, so each run is likely to fit at once.
+    runs = min(len(items), max(2, -(-2 * size_of(output) // target)))
+    pieces = _fitting(output, items, runs, size_of, target)
+    return [_numbered(piece, part, len(pieces)) for part, piece in enumerate(pieces)]
+
+
+def _fitting(
+    output: Output, items: list[tuple[str, Any]], runs: int, size_of: Callable[[Output], int], target: int
+) -> list[Output]:
+    if len(items) < 2:
+        raise UnwritableOutput(
+            "OUTPUT_TOO_LARGE", f"one item of a {output.schema} is over {target} bytes encoded"
+        )
+    pieces: list[Output] = []
+    count = len(items)
+    for run in range(runs):
+        chunk = items[run * count // runs : (run + 1) * count // runs]
+        piece = _with_items(output, chunk)
+        pieces.extend([piece] if size_of(piece) <= target else _fitting(output, chunk, 2, size_of, target))
+    return pieces
+
+
+def _with_items(output: Output, items: list[tuple[str, Any]]) -> Output:
+    return output._replace(record=with_lists(output.schema, output.record, items))
+
+
+def _numbered(piece: Output, part: int, parts: int) -> Output:
+    record = {**piece.record, "part": part, "parts": parts}
+    key = piece.key
+    if piece.schema == "BookSnapshot" and part:
+        key = f"{key}{PART_KEY_SEPARATOR}{part}"
+    return piece._replace(key=key, record=record)
 
 
 # The admin commands that change what gateways and relays must know of a symbol.

@@ -3,21 +3,39 @@
 The matcher spends most of its time in a few modules: decoding commands, building and encoding
 the output records, handing them to the Kafka client. mypyc compiles those (typed Python, the
 same files) into extension modules; the build writes them under ``build/native`` with a
-manifest of the SHA-256 of every source it compiled. :func:`install` puts a finder in front of
-the import system that serves the compiled modules only when every listed source still has the
-hash the manifest gives, all of them or none: a compiled module calls the others of its group
-directly, so a group must never be mixed with newer sources. A missing, stale or foreign build
-(another Python) means the plain sources run, with the reason in :func:`status`.
+manifest. :func:`install` puts a finder in front of the import system that serves the compiled
+modules only when the build is current, all of them or none: a compiled module calls the others
+of its group directly, so a group must never be mixed with newer sources. A missing, stale or
+foreign build (another Python) means the plain sources run, with the reason in :func:`status`.
+
+What "current" means: a compiled module is built against more than its own source. mypy reads
+every module it imports, transitively, and mypyc bakes what it learns into the C: a NamedTuple
+of another module is handled as a tuple, its fields read by position, and a ``Final`` constant
+may be inlined. Change ``Halt`` in ``matcher/core/commands.py`` from a
+NamedTuple to a dataclass and the compiled ``matcher.wire`` dies with "tuple object expected";
+reorder ``NewOrder``'s fields and it reads the wrong ones, silently. So the manifest lists the
+SHA-256 of every input of the build (:func:`build_inputs`): every project source reachable by
+imports from the compiled and generated modules (the set mypy analysed, found the way mypy
+finds it: every ``import`` statement, wherever it stands, and the packages above each module),
+plus the data files the generated modules are generated from (:data:`GENERATED_INPUTS`: the
+Avro schemas and the release list, so a schema change is reported here rather than only making
+the generated codec fall back on its own). The walk is done once, at build time; loading hashes
+the listed files again (a few dozen, a few milliseconds), which is enough because the graph
+can only change through an import line in a file already listed. Any difference, a listed file
+gone or a new schema file, and nothing is served.
 
 ``EXCHANGE_NATIVE=0`` turns it off. The matching core is not compiled: it is tuned for the
 interpreter (tuple and list subclasses), and mypyc refuses those shapes.
 
-Build: ``exchange native build`` (``./dev`` runs it; it does nothing when up to date).
+Build: ``exchange native build`` (``./dev`` runs it; it does nothing when up to date). The
+entry points install the finder (``exchange``, the test suite's conftest); importing ``matcher``
+does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import hashlib
 import importlib.abc
@@ -54,6 +72,10 @@ COMPILED_MODULES: tuple[str, ...] = (
 # Modules generated at build time: name -> "module:function" returning the source to compile.
 GENERATED_MODULES: dict[str, str] = {"_exchange_avro": "schemas.codec:generated_source"}
 
+# The data files (globs under the project root) the generated modules are generated from; the
+# Python that generates them is found by the import walk (see build_inputs).
+GENERATED_INPUTS: tuple[str, ...] = ("schemas/*.avsc", "schemas/released.json")
+
 
 @dataclass(frozen=True)
 class Build:
@@ -76,7 +98,11 @@ def extension_suffix() -> str:
 
 
 def check(native_dir: Path, root: Path = PROJECT_ROOT) -> Build | str:
-    """The build in ``native_dir`` if it was made from the sources under ``root``; else why not."""
+    """The build in ``native_dir`` if it was made from the files under ``root``; else why not.
+
+    Every input the manifest lists must still have its hash, and no data file may have joined
+    :data:`GENERATED_INPUTS` since (see the module docstring).
+    """
     try:
         manifest = json.loads((native_dir / MANIFEST).read_text())
     except FileNotFoundError:
@@ -95,6 +121,16 @@ def check(native_dir: Path, root: Path = PROJECT_ROOT) -> Build | str:
             if not source.is_file() or source_digest(source) != entry["source_sha256"]:
                 return f"stale: {module} changed since the build (exchange native build)"
         files[module] = native_dir / entry["file"]
+    inputs = manifest.get("inputs")
+    if not isinstance(inputs, dict):
+        return "stale: the manifest lists no inputs, an older build (exchange native build)"
+    for name, digest in inputs.items():
+        path = root / name
+        if not path.is_file() or source_digest(path) != digest:
+            return f"stale: {name} changed since the build (exchange native build)"
+    added = sorted(set(_data_inputs(root)) - set(inputs))
+    if added:
+        return f"stale: {added[0]} is new since the build (exchange native build)"
     missing = sorted(module for module, file in files.items() if not file.is_file())
     if missing:
         return f"incomplete: no extension for {', '.join(missing)}"
@@ -118,7 +154,8 @@ class _CompiledFinder(importlib.abc.MetaPathFinder):
 def install(native_dir: Path = NATIVE_DIR) -> str:
     """Serve the compiled modules when the build matches the sources (once per process); the status.
 
-    Called by the packages whose modules are compiled before they import any of them.
+    Process-wide policy, so set by the entry points before they import a compiled module: the
+    ``exchange`` CLI (and so every service it starts) and the test suite's conftest.
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return f"off ({ENV_SWITCH}=0)"
@@ -180,6 +217,73 @@ def generated_sources() -> dict[str, str]:
     return sources
 
 
+def _data_inputs(root: Path) -> list[str]:
+    """The files under ``root`` that :data:`GENERATED_INPUTS` names, as root-relative paths."""
+    return sorted(path.relative_to(root).as_posix() for p in GENERATED_INPUTS for path in root.glob(p))
+
+
+def imported_names(tree: ast.Module, module: str, is_package: bool) -> set[str]:
+    """Every module name an import statement of ``module`` (parsed as ``tree``) may load.
+
+    Statements anywhere count (in functions, under ``if TYPE_CHECKING``): mypy follows them all.
+    ``from a import b`` may load ``a.b``; names that are not modules are dropped by the caller.
+    """
+    package = module if is_package else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            names.add(target)
+            names.update(f"{target}.{alias.name}" for alias in node.names if alias.name != "*")
+    return names
+
+
+def project_file(module: str, root: Path = PROJECT_ROOT) -> Path | None:
+    """The file of ``module`` if it belongs to a package of the project under ``root``, else None."""
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts) or not (root / parts[0] / "__init__.py").is_file():
+        return None
+    base = root.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_name(base.name + ".py")):  # a package wins
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def build_inputs(
+    generated: Mapping[str, str], root: Path = PROJECT_ROOT, modules: Sequence[str] = COMPILED_MODULES
+) -> dict[str, str]:
+    """Root-relative path -> SHA-256 of every file a build of ``modules`` and of the ``generated``
+    module sources is made from: each project source reachable from them by imports (with the
+    packages above each), and the :data:`GENERATED_INPUTS` data files."""
+    pending = list(modules)
+    for text in generated.values():
+        pending.extend(imported_names(ast.parse(text), "", is_package=False))
+    seen: set[str] = set()
+    files: list[Path] = []
+    while pending:
+        parts = pending.pop().split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
+            module = ".".join(parts[:depth])
+            if module in seen:
+                continue
+            seen.add(module)
+            path = project_file(module, root)
+            if path is not None:  # else not ours (the standard library, a dependency) or not a module
+                files.append(path)
+                tree = ast.parse(path.read_bytes(), str(path))
+                pending.extend(imported_names(tree, module, is_package=path.name == "__init__.py"))
+    names = [path.relative_to(root).as_posix() for path in files] + _data_inputs(root)
+    return {name: source_digest(root / name) for name in sorted(names)}
+
+
 def wanted_manifest(generated: Mapping[str, str], root: Path = PROJECT_ROOT) -> dict[str, object]:
     """The manifest of a build of the sources under ``root`` plus the ``generated`` module sources."""
     suffix = extension_suffix()
@@ -194,7 +298,7 @@ def wanted_manifest(generated: Mapping[str, str], root: Path = PROJECT_ROOT) -> 
             "file": _file_of(module),
         }
     entries[f"{GROUP}__mypyc"] = {"source_sha256": None, "file": _file_of(f"{GROUP}__mypyc")}
-    return {"extension_suffix": suffix, "modules": entries}
+    return {"extension_suffix": suffix, "modules": entries, "inputs": build_inputs(generated, root)}
 
 
 def _file_of(module: str) -> str:

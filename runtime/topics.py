@@ -47,6 +47,12 @@ REPLIES_RETENTION = {"retention.ms": str(24 * 3600 * 1000)}
 EARLY_REPLIES_RETENTION = {"retention.ms": str(3600 * 1000)}
 # A matcher's whole state is one record; the broker's default limit is 1 MiB.
 STATE_SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024
+# Every other topic says its limit rather than inherit a broker's: a command's output records are
+# at most 512 KiB (matcher.wire splits larger ones), commands far smaller (the gateway takes 8 KiB
+# bodies), so 1 MiB leaves room for a batch's framing; a dead letter wraps a whole command.
+RECORD_MAX_BYTES = 1024 * 1024
+DEAD_LETTER_MAX_BYTES = 2 * RECORD_MAX_BYTES
+BOUNDED = {"max.message.bytes": str(RECORD_MAX_BYTES)}
 # What `describe` shows besides the partition count.
 SHOWN_CONFIG = ("cleanup.policy", "retention.ms", "max.message.bytes")
 
@@ -89,21 +95,23 @@ class TopicSpec:
 def topic_specs(names: TopicNames, *, partitions: int, replies_partitions: int) -> list[TopicSpec]:
     """Every topic of the cluster; ``partitions`` is the symbol registry's partition count."""
     return [
-        TopicSpec(names.orders, partitions, KEEP_FOREVER),
-        TopicSpec(names.replies, replies_partitions, REPLIES_RETENTION),
+        TopicSpec(names.orders, partitions, {**KEEP_FOREVER, **BOUNDED}),
+        TopicSpec(names.replies, replies_partitions, {**REPLIES_RETENTION, **BOUNDED}),
         # Each reply again, written outside the transaction the moment it is computed (matcher.service).
-        TopicSpec(names.replies_early, replies_partitions, EARLY_REPLIES_RETENTION),
-        TopicSpec(names.executions, partitions, KEEP_FOREVER),
-        TopicSpec(names.book, partitions),
-        TopicSpec(names.book_snapshots, partitions, COMPACTED),
+        TopicSpec(names.replies_early, replies_partitions, {**EARLY_REPLIES_RETENTION, **BOUNDED}),
+        TopicSpec(names.executions, partitions, {**KEEP_FOREVER, **BOUNDED}),
+        TopicSpec(names.book, partitions, BOUNDED),
+        TopicSpec(names.book_snapshots, partitions, {**COMPACTED, **BOUNDED}),
         TopicSpec(
             names.state_snapshots,
             partitions,
             {**COMPACTED, "max.message.bytes": str(STATE_SNAPSHOT_MAX_BYTES)},
         ),
-        TopicSpec(names.orders_dlq, partitions, KEEP_FOREVER),
+        TopicSpec(
+            names.orders_dlq, partitions, {**KEEP_FOREVER, "max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+        ),
         # The registry changes (listings and trading status) that gateways and relays follow.
-        TopicSpec(names.symbols, partitions, COMPACTED),
+        TopicSpec(names.symbols, partitions, {**COMPACTED, **BOUNDED}),
     ]
 
 

@@ -1,10 +1,6 @@
 """Avro schemas (the single source of truth for Kafka records) and their codec."""
 
-from runtime.native import install
-
-install()  # before any compiled module is imported (see runtime.native)
-
-from schemas.codec import (  # noqa: E402
+from schemas.codec import (
     SCHEMA_HEADER,
     VERSION_HEADER,
     Codec,

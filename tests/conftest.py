@@ -16,10 +16,16 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from runtime.broker import free_port, kafka_cluster
-from runtime.kafka import admin_client, read_to_end
-from runtime.settings import Settings, load_settings
-from runtime.topics import TopicSpec, ensure_topics
+from runtime import native
+
+# The suite runs on the compiled modules, as the services do (`./dev test` builds them first):
+# install their loader before any test module imports one (process-wide policy is the entry point's).
+native.install()
+
+from runtime.broker import free_port, kafka_cluster  # noqa: E402
+from runtime.kafka import admin_client, read_to_end  # noqa: E402
+from runtime.settings import Settings, load_settings  # noqa: E402
+from runtime.topics import TopicSpec, ensure_topics  # noqa: E402
 
 TopicFactory = Callable[..., str]
 PartitionReader = Callable[..., list[bytes | None]]

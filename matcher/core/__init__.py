@@ -76,6 +76,7 @@ from matcher.core.events import (
     TradingStatus,
     command_id,
 )
+from matcher.core.protocol import Engine, EngineFactory
 from matcher.core.snapshot import SnapshotError
 
 __all__ = [
@@ -89,6 +90,8 @@ __all__ = [
     "Cancel",
     "CancelAll",
     "Command",
+    "Engine",
+    "EngineFactory",
     "Event",
     "Fill",
     "Halt",

@@ -85,6 +85,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "partition": 0,
         "command_offset": 41,
         "ts_ns": 1_732_000_000_123_456_789,
+        "part": 0,
+        "parts": 1,
         "result": "ACCEPTED",
         "reason": None,
         "orders": [
@@ -118,6 +120,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "symbol": "BTC-USD",
         "command_offset": 41,
         "ts_ns": 1_732_000_000_123_456_789,
+        "part": 1,
+        "parts": 3,
         "events": [
             (
                 "exchange.OrderAccepted",
@@ -168,6 +172,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "symbol": "BTC-USD",
         "command_offset": 41,
         "ts_ns": 1_732_000_000_123_456_789,
+        "part": 0,
+        "parts": 1,
         "events": [
             (
                 "exchange.Trade",
@@ -193,6 +199,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "symbol": "BTC-USD",
         "seq": 1_003,
         "ts_ns": 1_732_000_000_123_456_789,
+        "part": 0,
+        "parts": 1,
         "bids": [
             {"price": 6_500_001, "qty": 100, "order_count": 1},
             {"price": 6_499_000, "qty": 7, "order_count": 2},

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.cli import main
-from matcher.lobster import (
+from bench.lobster import (
     BUY,
     SELL,
     BookRow,
@@ -36,6 +35,7 @@ from matcher.lobster import (
     steps,
     top_of_book_matches,
 )
+from exchange.cli import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOBSTER_DATA = PROJECT_ROOT.parent / "shared" / "data" / "lobster"

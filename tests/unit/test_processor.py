@@ -249,3 +249,95 @@ def test_a_batch_tallies_commands_by_kind_and_result_fills_and_the_books_it_chan
     assert (tally.touched, tally.last_ts) == ({SYMBOL}, 1_000)
     assert [r.role for r in records].count("replies") == 3
     assert records[-1].role == "orders_dlq"
+
+
+# --- every command kind through the compiled processor ("matcher hardening", native builds) --------
+# `./dev test` builds the compiled modules first and tests/conftest.py installs their loader, so the
+# processor here is the compiled one; the first assertion of each test fails (never skips) otherwise.
+
+
+def _every_command_kind() -> list[tuple[str, dict[str, Any]]]:
+    """One of each command the processor accepts (the three kinds of Query), each one accepted."""
+    by_client_id = {"symbol": SYMBOL, "account": "alice", "order_id": None, "client_order_id": "a-1"}
+    query = {**by_client_id, "depth": None}
+    return [
+        ("NewOrder", _new_order("r1", "alice", "a-1", "BUY", 5, 100)),
+        ("NewOrder", _new_order("r2", "bob", "b-1", "SELL", 2, 100)),  # trades 2 against a-1
+        ("AmendOrder", {"origin": _origin("r3"), **by_client_id, "new_qty": 4, "new_price": None}),
+        ("Query", {"origin": _origin("r4"), **query, "kind": "ORDER"}),
+        ("Query", {"origin": _origin("r5"), **query, "kind": "OPEN_ORDERS"}),
+        ("Query", {"origin": _origin("r6"), **query, "kind": "BOOK"}),
+        ("RequestBookSnapshot", {"origin": _origin("r7"), "symbol": SYMBOL}),
+        ("CancelOrder", {"origin": _origin("r8"), **by_client_id}),
+        ("NewOrder", _new_order("r9", "alice", "a-2", "SELL", 4, 105)),
+        ("CancelAll", {"origin": _origin("r10"), "symbol": SYMBOL, "account": "alice"}),
+        ("HaltSymbol", {"origin": _origin("r11"), "symbol": SYMBOL}),
+        ("ResumeSymbol", {"origin": _origin("r12"), "symbol": SYMBOL}),
+        ("AddSymbol", {"origin": _origin("r13"), "symbol": "XYZ", "params": _listing()}),
+    ]
+
+
+def _every_command_kind_records() -> list[list[Record]]:
+    """The records each command of :func:`_every_command_kind` makes, sent in order to one processor."""
+    processor = Processor(PARTITION, 4, default_codec(), [SymbolParams(SYMBOL)])
+    commands = [_record(offset, *encode(*command)) for offset, command in enumerate(_every_command_kind())]
+    return [processor.step(command).records for command in commands]
+
+
+def _assert_the_processor_is_compiled() -> None:
+    import matcher.processor
+    import matcher.wire
+    from runtime import native
+
+    modules = (matcher.processor, matcher.wire)
+    assert (native.status(), [m.__name__ for m in modules if not native.is_compiled(m)]) == ("compiled", [])
+
+
+def test_every_command_kind_goes_through_the_compiled_processor_to_its_reply() -> None:
+    from matcher.processor import COMMANDS
+
+    _assert_the_processor_is_compiled()
+    commands = _every_command_kind()
+    assert {schema for schema, _ in commands} == COMMANDS
+    assert {record["kind"] for schema, record in commands if schema == "Query"} == {
+        "ORDER",
+        "OPEN_ORDERS",
+        "BOOK",
+    }
+
+    steps = _every_command_kind_records()
+
+    replies = [[_decoded(r)[1] for r in records if r.role == "replies"] for records in steps]
+    assert [[(r["request_id"], r["result"], r["reason"]) for r in step] for step in replies] == [
+        [(record["origin"]["request_id"], "ACCEPTED", None)] for _, record in commands
+    ]
+
+
+def test_the_compiled_processor_writes_what_the_plain_sources_write_for_every_command_kind() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from runtime import native
+
+    _assert_the_processor_is_compiled()
+    plain = (
+        "import json\nfrom runtime import native\nimport matcher.processor\n"
+        "from tests.unit.test_processor import _every_command_kind_records\n"
+        "steps = [[repr(tuple(r)) for r in records] for records in _every_command_kind_records()]\n"
+        "print(json.dumps([native.status(), native.is_compiled(matcher.processor), steps]))"
+    )
+
+    compiled = [[repr(tuple(r)) for r in records] for records in _every_command_kind_records()]
+    result = subprocess.run(
+        [sys.executable, "-c", plain],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, native.ENV_SWITCH: "0"},
+    )
+
+    assert json.loads(result.stdout) == [f"off ({native.ENV_SWITCH}=0)", False, compiled]

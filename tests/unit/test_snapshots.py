@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from matcher.core import MatchingEngine, NewOrder, OrderType, Side, SymbolParams
 from matcher.recovery import engine_state
-from matcher.snapshots import SnapshotWriter, encoded_state_snapshot
+from matcher.snapshots import SnapshotWriter, collector_paused, encoded_state_snapshot
 from schemas import default_codec
 
 PARTITION = 2
@@ -39,6 +41,7 @@ def test_a_forked_snapshot_is_the_state_at_the_fork_byte_for_byte() -> None:
     writer.close()
 
     assert pending.orders_offset == 40
+    assert pending.pid is not None and pending.pid > 0
     assert value == expected
     assert value != encoded_state_snapshot(codec, engine, PARTITION, 40, 39)
 
@@ -90,4 +93,55 @@ def test_where_no_child_can_be_made_the_snapshot_is_written_in_place(monkeypatch
     writer.close()
 
     assert pending.value.done()
+    assert pending.pid is None
     assert pending.value.result() == expected
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    """The collector enabled for the test, and as it was afterwards."""
+    was_enabled = gc.isenabled()
+    gc.enable()
+    yield
+    if not was_enabled:
+        gc.disable()
+
+
+class CollectorWatchingEngine(MatchingEngine):
+    """An engine that notes whether the garbage collector ran free while its state was taken."""
+
+    collector_enabled: bool | None = None
+
+    def snapshot(self) -> bytes:
+        self.collector_enabled = gc.isenabled()
+        return super().snapshot()
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_a_state_is_encoded_with_the_collector_paused_then_resumed() -> None:
+    engine = CollectorWatchingEngine(PARTITION, [SymbolParams(SYMBOL)])
+
+    encoded_state_snapshot(default_codec(), engine, PARTITION, 0, 0)
+
+    assert engine.collector_enabled is False
+    assert gc.isenabled()
+
+
+def test_a_collector_that_was_off_stays_off_after_a_pause() -> None:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_the_collector_resumes_when_a_restore_fails() -> None:
+    with pytest.raises(ValueError), collector_paused():
+        MatchingEngine(PARTITION).restore(b"not a snapshot")
+
+    assert gc.isenabled()

@@ -17,11 +17,11 @@ from matcher.core import (
     SymbolParams,
     reasons,
 )
-from tests.unit.core.venue import SYMBOL, Venue, buy, makers, of_type, sell
+from tests.unit.core.venue import SYMBOL, NewVenue, Venue, buy, makers, of_type, sell
 
 
-def test_cancel_takes_the_order_off_the_book_and_reports_its_open_quantity() -> None:
-    venue = Venue()
+def test_cancel_takes_the_order_off_the_book_and_reports_its_open_quantity(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100))
     venue.send(sell(2, 100, account="bob"))
 
@@ -33,8 +33,8 @@ def test_cancel_takes_the_order_off_the_book_and_reports_its_open_quantity() -> 
     assert venue.book().bids == () and venue.engine.order_state(order) is None
 
 
-def test_cancel_by_client_order_id() -> None:
-    venue = Venue()
+def test_cancel_by_client_order_id(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100, client_order_id="mine-1"))
 
     events = venue.send(Cancel(2, SYMBOL, "alice", client_order_id="mine-1"))
@@ -43,6 +43,7 @@ def test_cancel_by_client_order_id() -> None:
     assert venue.book().bids == ()
 
 
+@pytest.mark.fast_engine_only
 @pytest.mark.parametrize(
     ("cancel", "reason"),
     [
@@ -67,8 +68,8 @@ def test_cancel_that_names_no_open_order_of_the_account_is_rejected_and_changes_
     assert venue.engine.state_hash() == before
 
 
-def test_cancel_on_another_symbol_than_the_orders_is_rejected() -> None:
-    venue = Venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
+def test_cancel_on_another_symbol_than_the_orders_is_rejected(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
     order = venue.place(buy(5, 100))
 
     events = venue.send(Cancel(2, "XYZ", "alice", order))
@@ -77,8 +78,8 @@ def test_cancel_on_another_symbol_than_the_orders_is_rejected() -> None:
     assert venue.book().bids == ((100, 5, 1),)
 
 
-def test_cancel_of_a_done_order_named_by_client_order_id_is_rejected_as_not_open() -> None:
-    venue = Venue()
+def test_cancel_of_a_done_order_named_by_client_order_id_is_rejected_as_not_open(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(buy(5, 100, client_order_id="c-1"))
     venue.send(sell(5, 100, account="bob"))
 
@@ -87,8 +88,8 @@ def test_cancel_of_a_done_order_named_by_client_order_id_is_rejected_as_not_open
     assert events[0].reason == reasons.ORDER_NOT_OPEN
 
 
-def test_cancel_of_a_filled_order_is_rejected() -> None:
-    venue = Venue()
+def test_cancel_of_a_filled_order_is_rejected(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100))
     venue.send(sell(5, 100, account="bob"))
 
@@ -97,8 +98,8 @@ def test_cancel_of_a_filled_order_is_rejected() -> None:
     assert events[0].reason == reasons.UNKNOWN_ORDER
 
 
-def test_cancels_are_accepted_while_the_symbol_is_halted() -> None:
-    venue = Venue()
+def test_cancels_are_accepted_while_the_symbol_is_halted(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100))
     venue.send(Halt(2, SYMBOL))
 
@@ -107,8 +108,8 @@ def test_cancels_are_accepted_while_the_symbol_is_halted() -> None:
     assert type(events[0]) is OrderCancelled
 
 
-def test_cancel_all_cancels_the_accounts_orders_on_that_symbol_only() -> None:
-    venue = Venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
+def test_cancel_all_cancels_the_accounts_orders_on_that_symbol_only(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
     mine = [venue.place(buy(1, 100)), venue.place(sell(1, 105)), venue.place(buy(2, 99))]
     theirs = venue.place(buy(1, 100, account="bob"))
     elsewhere = venue.place(buy(1, 100, symbol="XYZ"))
@@ -122,14 +123,14 @@ def test_cancel_all_cancels_the_accounts_orders_on_that_symbol_only() -> None:
     assert [o.order_id for o in venue.engine.open_orders("alice")] == [elsewhere]
 
 
-def test_cancel_all_with_nothing_open_emits_nothing() -> None:
-    venue = Venue()
+def test_cancel_all_with_nothing_open_emits_nothing(new_venue: NewVenue) -> None:
+    venue = new_venue()
 
     assert venue.send(CancelAll(1, SYMBOL, "alice")) == []
 
 
-def test_amend_quantity_down_keeps_time_priority() -> None:
-    venue = Venue()
+def test_amend_quantity_down_keeps_time_priority(new_venue: NewVenue) -> None:
+    venue = new_venue()
     first = venue.place(buy(10, 100, account="bob"))
     second = venue.place(buy(10, 100, account="carol"))
 
@@ -140,8 +141,8 @@ def test_amend_quantity_down_keeps_time_priority() -> None:
     assert makers(venue.send(sell(5, 100))) == [first, second]
 
 
-def test_amend_quantity_up_loses_time_priority() -> None:
-    venue = Venue()
+def test_amend_quantity_up_loses_time_priority(new_venue: NewVenue) -> None:
+    venue = new_venue()
     first = venue.place(buy(10, 100, account="bob"))
     second = venue.place(buy(10, 100, account="carol"))
 
@@ -152,8 +153,8 @@ def test_amend_quantity_up_loses_time_priority() -> None:
     assert makers(venue.send(sell(11, 100))) == [second, first]
 
 
-def test_amend_price_moves_the_order_to_the_back_of_its_new_level() -> None:
-    venue = Venue()
+def test_amend_price_moves_the_order_to_the_back_of_its_new_level(new_venue: NewVenue) -> None:
+    venue = new_venue()
     moved = venue.place(buy(5, 99, account="bob"))
     waiting = venue.place(buy(5, 100, account="carol"))
 
@@ -163,8 +164,8 @@ def test_amend_price_moves_the_order_to_the_back_of_its_new_level() -> None:
     assert makers(venue.send(sell(6, 100))) == [waiting, moved]
 
 
-def test_amend_to_a_crossing_price_trades_like_a_new_order() -> None:
-    venue = Venue()
+def test_amend_to_a_crossing_price_trades_like_a_new_order(new_venue: NewVenue) -> None:
+    venue = new_venue()
     ask = venue.place(sell(3, 101, account="bob"))
     bid = venue.place(buy(5, 100))
 
@@ -175,8 +176,8 @@ def test_amend_to_a_crossing_price_trades_like_a_new_order() -> None:
     assert venue.book().bids == ((101, 2, 1),)
 
 
-def test_amend_quantity_at_or_below_the_filled_quantity_cancels_the_rest() -> None:
-    venue = Venue()
+def test_amend_quantity_at_or_below_the_filled_quantity_cancels_the_rest(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(10, 100))
     venue.send(sell(6, 100, account="bob"))
 
@@ -187,8 +188,8 @@ def test_amend_quantity_at_or_below_the_filled_quantity_cancels_the_rest() -> No
     assert venue.book().bids == ()
 
 
-def test_amend_reports_the_new_total_and_open_quantity() -> None:
-    venue = Venue()
+def test_amend_reports_the_new_total_and_open_quantity(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(10, 100))
     venue.send(sell(4, 100, account="bob"))
 
@@ -198,6 +199,7 @@ def test_amend_reports_the_new_total_and_open_quantity() -> None:
     assert (level.qty, level.order_count) == (4, 1)
 
 
+@pytest.mark.fast_engine_only
 @pytest.mark.parametrize(
     ("amend", "reason"),
     [
@@ -227,8 +229,8 @@ def test_amend_that_breaks_a_rule_is_rejected_and_changes_nothing(amend: Amend, 
     assert venue.engine.state_hash() == before
 
 
-def test_amends_are_rejected_while_the_symbol_is_halted() -> None:
-    venue = Venue()
+def test_amends_are_rejected_while_the_symbol_is_halted(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100))
     venue.send(Halt(2, SYMBOL))
 

@@ -15,11 +15,11 @@ from matcher.core import (
     Trade,
     command_id,
 )
-from tests.unit.core.venue import SYMBOL, Venue, buy, of_type, sell
+from tests.unit.core.venue import SYMBOL, NewVenue, buy, of_type, sell
 
 
-def test_an_orders_id_is_its_partition_and_offset() -> None:
-    venue = Venue(partition=3)
+def test_an_orders_id_is_its_partition_and_offset(new_venue: NewVenue) -> None:
+    venue = new_venue(partition=3)
     venue.offset = 41
 
     order_id = venue.place(buy(1, 100))
@@ -27,8 +27,8 @@ def test_an_orders_id_is_its_partition_and_offset() -> None:
     assert order_id == command_id(3, 41) == (3 << 48) | 41
 
 
-def test_market_data_seq_counts_up_by_one_per_symbol() -> None:
-    venue = Venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
+def test_market_data_seq_counts_up_by_one_per_symbol(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
     seen: list[Event] = []
     for symbol in (SYMBOL, "XYZ"):
         seen += venue.send(sell(3, 101, symbol=symbol, account="bob"))
@@ -41,8 +41,8 @@ def test_market_data_seq_counts_up_by_one_per_symbol() -> None:
         assert seqs == list(range(1, len(seqs) + 1))
 
 
-def test_a_sweep_emits_fill_and_trade_per_maker_and_one_book_level_per_level() -> None:
-    venue = Venue()
+def test_a_sweep_emits_fill_and_trade_per_maker_and_one_book_level_per_level(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(1, 101, account="bob"))
     venue.place(sell(1, 101, account="carol"))
     venue.place(sell(5, 102, account="bob"))
@@ -68,8 +68,8 @@ def test_a_sweep_emits_fill_and_trade_per_maker_and_one_book_level_per_level() -
     ]
 
 
-def test_fill_reports_both_orders_after_the_match() -> None:
-    venue = Venue()
+def test_fill_reports_both_orders_after_the_match(new_venue: NewVenue) -> None:
+    venue = new_venue()
     maker = venue.place(sell(5, 101, account="bob", client_order_id="b"))
 
     events = venue.send(buy(3, 101, ts=9, client_order_id="a"))
@@ -80,8 +80,8 @@ def test_fill_reports_both_orders_after_the_match() -> None:
     assert of_type(events, Trade) == [Trade.of(SYMBOL, 2, 9, 101, 3, Side.BUY, maker, events[0].order_id)]
 
 
-def test_every_event_is_stamped_with_the_commands_time() -> None:
-    venue = Venue()
+def test_every_event_is_stamped_with_the_commands_time(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(5, 101, account="bob", ts=1))
 
     events = venue.send(buy(3, 101, ts=12345))

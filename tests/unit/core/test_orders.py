@@ -16,11 +16,11 @@ from matcher.core import (
     Trade,
     reasons,
 )
-from tests.unit.core.venue import SYMBOL, Venue, buy, makers, of_type, sell
+from tests.unit.core.venue import SYMBOL, NewVenue, buy, makers, of_type, sell
 
 
-def test_limit_order_that_does_not_cross_rests_on_the_book() -> None:
-    venue = Venue()
+def test_limit_order_that_does_not_cross_rests_on_the_book(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(5, 101))
 
     events = venue.send(buy(3, 100))
@@ -30,8 +30,8 @@ def test_limit_order_that_does_not_cross_rests_on_the_book() -> None:
     assert venue.book().asks == ((101, 5, 1),)
 
 
-def test_crossing_limit_order_trades_at_the_resting_orders_price() -> None:
-    venue = Venue()
+def test_crossing_limit_order_trades_at_the_resting_orders_price(new_venue: NewVenue) -> None:
+    venue = new_venue()
     maker = venue.place(sell(5, 100, account="bob"))
 
     events = venue.send(buy(5, 103))
@@ -41,8 +41,8 @@ def test_crossing_limit_order_trades_at_the_resting_orders_price() -> None:
     assert venue.book().bids == () and venue.book().asks == ()
 
 
-def test_matching_takes_the_best_price_first() -> None:
-    venue = Venue()
+def test_matching_takes_the_best_price_first(new_venue: NewVenue) -> None:
+    venue = new_venue()
     worse = venue.place(sell(1, 102))
     best = venue.place(sell(1, 100))
     middle = venue.place(sell(1, 101))
@@ -53,8 +53,8 @@ def test_matching_takes_the_best_price_first() -> None:
     assert [f.price for f in of_type(events, Fill)] == [100, 101, 102]
 
 
-def test_matching_is_first_in_first_out_within_a_price() -> None:
-    venue = Venue()
+def test_matching_is_first_in_first_out_within_a_price(new_venue: NewVenue) -> None:
+    venue = new_venue()
     first = venue.place(buy(2, 100, account="bob"))
     second = venue.place(buy(2, 100, account="carol"))
     third = venue.place(buy(2, 100, account="dave"))
@@ -66,8 +66,8 @@ def test_matching_is_first_in_first_out_within_a_price() -> None:
     assert venue.book().bids == ((100, 1, 1),)
 
 
-def test_partial_fill_leaves_the_rest_of_the_maker_on_the_book() -> None:
-    venue = Venue()
+def test_partial_fill_leaves_the_rest_of_the_maker_on_the_book(new_venue: NewVenue) -> None:
+    venue = new_venue()
     maker = venue.place(sell(10, 100, account="bob"))
 
     events = venue.send(buy(4, 100))
@@ -78,8 +78,8 @@ def test_partial_fill_leaves_the_rest_of_the_maker_on_the_book() -> None:
     assert state is not None and (state.filled, state.leaves, state.status) == (4, 6, "PARTIALLY_FILLED")
 
 
-def test_partial_fill_of_a_limit_taker_rests_its_rest_at_its_own_price() -> None:
-    venue = Venue()
+def test_partial_fill_of_a_limit_taker_rests_its_rest_at_its_own_price(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(3, 100, account="bob"))
 
     taker = venue.place(buy(10, 101))
@@ -89,8 +89,10 @@ def test_partial_fill_of_a_limit_taker_rests_its_rest_at_its_own_price() -> None
     assert state is not None and (state.filled, state.leaves) == (3, 7)
 
 
-def test_market_order_fills_what_it_can_and_the_rest_is_cancelled_for_no_liquidity() -> None:
-    venue = Venue()
+def test_market_order_fills_what_it_can_and_the_rest_is_cancelled_for_no_liquidity(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
     venue.place(sell(3, 100, account="bob"))
     venue.place(sell(2, 105, account="bob"))
 
@@ -102,8 +104,8 @@ def test_market_order_fills_what_it_can_and_the_rest_is_cancelled_for_no_liquidi
     assert venue.book().asks == () and venue.book().bids == ()
 
 
-def test_market_order_on_an_empty_side_is_cancelled_whole() -> None:
-    venue = Venue()
+def test_market_order_on_an_empty_side_is_cancelled_whole(new_venue: NewVenue) -> None:
+    venue = new_venue()
 
     events = venue.send(sell(4))
 
@@ -111,8 +113,8 @@ def test_market_order_on_an_empty_side_is_cancelled_whole() -> None:
     assert events[1].cancelled_qty == 4 and events[1].reason == reasons.NO_LIQUIDITY
 
 
-def test_market_order_walks_no_further_than_the_price_band() -> None:
-    venue = Venue(SymbolParams(SYMBOL, band_bps=500, reference_price=100))  # 95..105 before any trade
+def test_market_order_walks_no_further_than_the_price_band(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL, band_bps=500, reference_price=100))  # 95..105 before any trade
     venue.place(sell(1, 102, account="bob"))
     venue.place(sell(1, 105, account="bob"))
     venue.place(buy(1, 99, account="bob"))
@@ -125,8 +127,8 @@ def test_market_order_walks_no_further_than_the_price_band() -> None:
     assert venue.book().asks == ((105, 1, 1),)
 
 
-def test_ioc_limit_order_trades_what_it_can_and_its_rest_expires() -> None:
-    venue = Venue()
+def test_ioc_limit_order_trades_what_it_can_and_its_rest_expires(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(2, 100, account="bob"))
 
     events = venue.send(buy(5, 100, time_in_force=TimeInForce.IOC))
@@ -137,8 +139,8 @@ def test_ioc_limit_order_trades_what_it_can_and_its_rest_expires() -> None:
     assert venue.book().bids == ()
 
 
-def test_fok_order_fills_completely_when_the_book_can_fill_it() -> None:
-    venue = Venue()
+def test_fok_order_fills_completely_when_the_book_can_fill_it(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(2, 100, account="bob"))
     venue.place(sell(3, 101, account="bob"))
 
@@ -148,8 +150,10 @@ def test_fok_order_fills_completely_when_the_book_can_fill_it() -> None:
     assert of_type(events, OrderExpired) == []
 
 
-def test_fok_order_that_cannot_fill_completely_expires_and_leaves_the_book_untouched() -> None:
-    venue = Venue()
+def test_fok_order_that_cannot_fill_completely_expires_and_leaves_the_book_untouched(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
     venue.place(sell(2, 100, account="bob"))
     venue.place(sell(3, 102, account="bob"))
     before = venue.book()
@@ -161,8 +165,8 @@ def test_fok_order_that_cannot_fill_completely_expires_and_leaves_the_book_untou
     assert venue.book() == before
 
 
-def test_post_only_order_rests_when_it_would_not_take() -> None:
-    venue = Venue()
+def test_post_only_order_rests_when_it_would_not_take(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(2, 101, account="bob"))
 
     venue.place(buy(2, 100, post_only=True))
@@ -170,8 +174,8 @@ def test_post_only_order_rests_when_it_would_not_take() -> None:
     assert venue.book().bids == ((100, 2, 1),)
 
 
-def test_post_only_order_that_would_take_is_rejected_not_repriced() -> None:
-    venue = Venue()
+def test_post_only_order_that_would_take_is_rejected_not_repriced(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(2, 101, account="bob"))
 
     events = venue.send(buy(2, 101, post_only=True))
@@ -181,8 +185,8 @@ def test_post_only_order_that_would_take_is_rejected_not_repriced() -> None:
     assert venue.book().bids == () and venue.book().asks == ((101, 2, 1),)
 
 
-def test_sell_orders_match_against_bids_from_the_highest_price_down() -> None:
-    venue = Venue()
+def test_sell_orders_match_against_bids_from_the_highest_price_down(new_venue: NewVenue) -> None:
+    venue = new_venue()
     low = venue.place(buy(1, 98, account="bob"))
     high = venue.place(buy(1, 100, account="bob"))
 
@@ -192,8 +196,8 @@ def test_sell_orders_match_against_bids_from_the_highest_price_down() -> None:
     assert all(f.aggressor_side is Side.SELL for f in of_type(events, Fill))
 
 
-def test_each_match_is_one_fill_and_one_public_trade() -> None:
-    venue = Venue()
+def test_each_match_is_one_fill_and_one_public_trade(new_venue: NewVenue) -> None:
+    venue = new_venue()
     maker = venue.place(sell(3, 100, account="bob", client_order_id="b-1"))
 
     events = venue.send(buy(3, 100, ts=77, client_order_id="a-1"))
@@ -211,8 +215,8 @@ def test_each_match_is_one_fill_and_one_public_trade() -> None:
     assert trade.aggressor_side is Side.BUY and trade.ts == 77
 
 
-def test_accepted_event_echoes_the_order() -> None:
-    venue = Venue()
+def test_accepted_event_echoes_the_order(new_venue: NewVenue) -> None:
+    venue = new_venue()
 
     events = venue.send(buy(3, 100, ts=5, client_order_id="x"))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from matcher.core import (
     BookDepth,
     OpenOrders,
@@ -13,11 +15,11 @@ from matcher.core import (
     SymbolParams,
     reasons,
 )
-from tests.unit.core.venue import SYMBOL, Venue, buy, sell
+from tests.unit.core.venue import SYMBOL, NewVenue, Venue, buy, sell
 
 
-def test_query_order_answers_the_orders_state() -> None:
-    venue = Venue()
+def test_query_order_answers_the_orders_state(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100))
     venue.send(sell(2, 100, account="bob"))
 
@@ -32,8 +34,8 @@ def test_query_order_answers_the_orders_state() -> None:
     )
 
 
-def test_query_order_of_another_account_is_refused_but_an_operator_may_ask() -> None:
-    venue = Venue()
+def test_query_order_of_another_account_is_refused_but_an_operator_may_ask(new_venue: NewVenue) -> None:
+    venue = new_venue()
     order = venue.place(buy(5, 100))
 
     refused = venue.send(QueryOrder(2, SYMBOL, "bob", order))
@@ -43,8 +45,8 @@ def test_query_order_of_another_account_is_refused_but_an_operator_may_ask() -> 
     assert answered[0].order_id == order  # type: ignore[union-attr]
 
 
-def test_query_of_a_done_order_by_client_order_id_answers_its_final_state() -> None:
-    venue = Venue()
+def test_query_of_a_done_order_by_client_order_id_answers_its_final_state(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(buy(5, 100, client_order_id="c"))
     venue.send(sell(5, 100, account="bob"))
 
@@ -53,8 +55,8 @@ def test_query_of_a_done_order_by_client_order_id_answers_its_final_state() -> N
     assert state.status == OrderStatus.FILLED  # type: ignore[union-attr]
 
 
-def test_query_open_orders_lists_the_accounts_orders_oldest_first() -> None:
-    venue = Venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
+def test_query_open_orders_lists_the_accounts_orders_oldest_first(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL), SymbolParams("XYZ"))
     first = venue.place(buy(1, 100))
     second = venue.place(sell(1, 105, symbol="XYZ"))
     venue.place(buy(1, 100, account="bob"))
@@ -67,8 +69,8 @@ def test_query_open_orders_lists_the_accounts_orders_oldest_first() -> None:
     assert [o.order_id for o in one_symbol.orders] == [second]  # type: ignore[union-attr]
 
 
-def test_query_book_answers_levels_best_first_to_the_depth_asked() -> None:
-    venue = Venue()
+def test_query_book_answers_levels_best_first_to_the_depth_asked(new_venue: NewVenue) -> None:
+    venue = new_venue()
     for price in (97, 99, 98):
         venue.place(buy(1, price))
     venue.place(buy(2, 99, account="bob"))
@@ -79,13 +81,14 @@ def test_query_book_answers_levels_best_first_to_the_depth_asked() -> None:
     assert depth == BookDepth.of(9, SYMBOL, 5, ((99, 3, 2), (98, 1, 1)), ((101, 4, 1),))
 
 
-def test_query_book_of_an_unknown_symbol_or_a_negative_depth_is_rejected() -> None:
-    venue = Venue()
+def test_query_book_of_an_unknown_symbol_or_a_negative_depth_is_rejected(new_venue: NewVenue) -> None:
+    venue = new_venue()
 
     assert venue.send(QueryBook(1, "NOPE"))[0].reason == reasons.UNKNOWN_SYMBOL  # type: ignore[union-attr]
     assert venue.send(QueryBook(1, SYMBOL, -1))[0].reason == reasons.INVALID_DEPTH  # type: ignore[union-attr]
 
 
+@pytest.mark.fast_engine_only
 def test_queries_change_nothing() -> None:
     venue = Venue()
     order = venue.place(buy(5, 100))

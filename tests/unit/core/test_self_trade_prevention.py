@@ -10,7 +10,7 @@ from matcher.core import (
     TimeInForce,
     reasons,
 )
-from tests.unit.core.venue import Venue, buy, makers, of_type, sell
+from tests.unit.core.venue import NewVenue, buy, makers, of_type, sell
 
 STP = SelfTradePrevention
 
@@ -24,8 +24,8 @@ def cancellations(events: list[object]) -> list[tuple[int, int, int]]:
     ]
 
 
-def test_orders_of_one_account_trade_with_each_other_when_prevention_is_off() -> None:
-    venue = Venue()
+def test_orders_of_one_account_trade_with_each_other_when_prevention_is_off(new_venue: NewVenue) -> None:
+    venue = new_venue()
     maker = venue.place(sell(5, 100))
 
     events = venue.send(buy(5, 100, stp=STP.NONE))
@@ -33,8 +33,10 @@ def test_orders_of_one_account_trade_with_each_other_when_prevention_is_off() ->
     assert makers(events) == [maker]
 
 
-def test_cancel_newest_cancels_the_incoming_orders_rest_and_keeps_the_resting_order() -> None:
-    venue = Venue()
+def test_cancel_newest_cancels_the_incoming_orders_rest_and_keeps_the_resting_order(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
     other = venue.place(sell(2, 100, account="bob"))
     own = venue.place(sell(5, 100))
     taker = venue.place(buy(10, 100, stp=STP.CANCEL_NEWEST))
@@ -45,8 +47,8 @@ def test_cancel_newest_cancels_the_incoming_orders_rest_and_keeps_the_resting_or
     assert other not in [o.order_id for o in venue.engine.open_orders("bob")]
 
 
-def test_cancel_newest_events_name_the_incoming_order_and_its_rest() -> None:
-    venue = Venue()
+def test_cancel_newest_events_name_the_incoming_order_and_its_rest(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(sell(2, 100, account="bob"))
     venue.place(sell(5, 100))
 
@@ -57,8 +59,8 @@ def test_cancel_newest_events_name_the_incoming_order_and_its_rest() -> None:
     assert [f.qty for f in of_type(events, Fill)] == [2]
 
 
-def test_cancel_oldest_cancels_the_resting_order_and_the_incoming_order_goes_on() -> None:
-    venue = Venue()
+def test_cancel_oldest_cancels_the_resting_order_and_the_incoming_order_goes_on(new_venue: NewVenue) -> None:
+    venue = new_venue()
     own = venue.place(sell(5, 100))
     other = venue.place(sell(3, 100, account="bob"))
 
@@ -70,8 +72,8 @@ def test_cancel_oldest_cancels_the_resting_order_and_the_incoming_order_goes_on(
     assert venue.book().bids == ((100, 1, 1),)
 
 
-def test_cancel_both_cancels_the_resting_order_and_the_incoming_orders_rest() -> None:
-    venue = Venue()
+def test_cancel_both_cancels_the_resting_order_and_the_incoming_orders_rest(new_venue: NewVenue) -> None:
+    venue = new_venue()
     own = venue.place(sell(5, 100))
     venue.place(sell(3, 100, account="bob"))
 
@@ -83,8 +85,10 @@ def test_cancel_both_cancels_the_resting_order_and_the_incoming_orders_rest() ->
     assert venue.book().asks == ((100, 3, 1),) and venue.book().bids == ()
 
 
-def test_decrement_and_cancel_with_a_larger_resting_order_shrinks_it_and_cancels_the_incoming_order() -> None:
-    venue = Venue()
+def test_decrement_and_cancel_with_a_larger_resting_order_shrinks_it_and_cancels_the_incoming_order(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
     own = venue.place(sell(10, 100))
 
     events = venue.send(buy(4, 100, stp=STP.DECREMENT_AND_CANCEL))
@@ -96,8 +100,10 @@ def test_decrement_and_cancel_with_a_larger_resting_order_shrinks_it_and_cancels
     assert state is not None and (state.qty, state.leaves) == (6, 6)
 
 
-def test_decrement_and_cancel_with_a_larger_incoming_order_cancels_the_resting_one_and_goes_on() -> None:
-    venue = Venue()
+def test_decrement_and_cancel_with_a_larger_incoming_order_cancels_the_resting_one_and_goes_on(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
     own = venue.place(sell(4, 100))
     other = venue.place(sell(3, 100, account="bob"))
 
@@ -111,8 +117,8 @@ def test_decrement_and_cancel_with_a_larger_incoming_order_cancels_the_resting_o
     assert state is not None and (state.qty, state.filled, state.leaves) == (6, 3, 3)
 
 
-def test_decrement_and_cancel_of_equal_sizes_cancels_both() -> None:
-    venue = Venue()
+def test_decrement_and_cancel_of_equal_sizes_cancels_both(new_venue: NewVenue) -> None:
+    venue = new_venue()
     own = venue.place(sell(4, 100))
 
     events = venue.send(buy(4, 100, stp=STP.DECREMENT_AND_CANCEL))
@@ -121,8 +127,8 @@ def test_decrement_and_cancel_of_equal_sizes_cancels_both() -> None:
     assert venue.book().asks == () and venue.book().bids == ()
 
 
-def test_prevention_applies_only_to_orders_of_the_same_account() -> None:
-    venue = Venue()
+def test_prevention_applies_only_to_orders_of_the_same_account(new_venue: NewVenue) -> None:
+    venue = new_venue()
     theirs = venue.place(sell(5, 100, account="bob"))
 
     events = venue.send(buy(5, 100, stp=STP.CANCEL_BOTH))
@@ -130,8 +136,10 @@ def test_prevention_applies_only_to_orders_of_the_same_account() -> None:
     assert makers(events) == [theirs] and cancellations(events) == []
 
 
-def test_fok_order_that_would_meet_its_own_order_before_it_is_complete_expires_untouched() -> None:
-    venue = Venue()
+def test_fok_order_that_would_meet_its_own_order_before_it_is_complete_expires_untouched(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
     venue.place(sell(2, 100, account="bob"))
     venue.place(sell(5, 100))
     venue.place(sell(5, 100, account="bob"))
@@ -143,8 +151,8 @@ def test_fok_order_that_would_meet_its_own_order_before_it_is_complete_expires_u
     assert venue.book() == before
 
 
-def test_fok_order_with_cancel_oldest_counts_only_other_accounts_liquidity() -> None:
-    venue = Venue()
+def test_fok_order_with_cancel_oldest_counts_only_other_accounts_liquidity(new_venue: NewVenue) -> None:
+    venue = new_venue()
     own = venue.place(sell(5, 100))
     venue.place(sell(6, 100, account="bob"))
 

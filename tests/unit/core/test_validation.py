@@ -22,7 +22,7 @@ from matcher.core import (
     TradingStatus,
     reasons,
 )
-from tests.unit.core.venue import SYMBOL, Venue, buy, sell
+from tests.unit.core.venue import SYMBOL, NewVenue, Venue, buy, sell
 
 REGISTRY = SymbolParams(SYMBOL, min_qty=2, max_qty=100, band_bps=1000, reference_price=200)  # 180..220
 
@@ -52,9 +52,9 @@ REGISTRY = SymbolParams(SYMBOL, min_qty=2, max_qty=100, band_bps=1000, reference
     ],
 )
 def test_new_order_that_breaks_a_rule_is_rejected_with_its_reason(
-    changes: dict[str, Any], reason: str
+    new_venue: NewVenue, changes: dict[str, Any], reason: str
 ) -> None:
-    venue = Venue(REGISTRY)
+    venue = new_venue(REGISTRY)
     order = buy(10, 200)._replace(**changes)
 
     events = venue.send(order)
@@ -64,23 +64,23 @@ def test_new_order_that_breaks_a_rule_is_rejected_with_its_reason(
     assert venue.engine.resting_count() == 0
 
 
-def test_the_first_broken_rule_names_the_rejection() -> None:
-    venue = Venue(REGISTRY)
+def test_the_first_broken_rule_names_the_rejection(new_venue: NewVenue) -> None:
+    venue = new_venue(REGISTRY)
 
     events = venue.send(buy(0, 0, time_in_force=9))  # tif, quantity and price are all wrong
 
     assert events[0].reason == reasons.INVALID_TIME_IN_FORCE
 
 
-def test_prices_at_the_band_edges_are_accepted() -> None:
-    venue = Venue(REGISTRY)
+def test_prices_at_the_band_edges_are_accepted(new_venue: NewVenue) -> None:
+    venue = new_venue(REGISTRY)
 
     assert type(venue.send(buy(10, 180))[0]) is OrderAccepted
     assert type(venue.send(sell(10, 220))[0]) is OrderAccepted
 
 
-def test_the_band_follows_the_last_trade_price() -> None:
-    venue = Venue(REGISTRY)
+def test_the_band_follows_the_last_trade_price(new_venue: NewVenue) -> None:
+    venue = new_venue(REGISTRY)
     venue.place(sell(2, 215, account="bob"))
     venue.place(buy(2, 215))  # trades at 215: the band becomes 194..236
 
@@ -88,15 +88,15 @@ def test_the_band_follows_the_last_trade_price() -> None:
     assert type(venue.send(sell(2, 230))[0]) is OrderAccepted
 
 
-def test_a_symbol_without_band_accepts_any_positive_price() -> None:
-    venue = Venue(SymbolParams(SYMBOL, band_bps=0, reference_price=200))
+def test_a_symbol_without_band_accepts_any_positive_price(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL, band_bps=0, reference_price=200))
 
     assert type(venue.send(buy(1, 1))[0]) is OrderAccepted
     assert type(venue.send(sell(1, 10**12))[0]) is OrderAccepted
 
 
-def test_a_halted_symbol_rejects_new_orders() -> None:
-    venue = Venue()
+def test_a_halted_symbol_rejects_new_orders(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.send(Halt(1, SYMBOL))
 
     events = venue.send(buy(1, 100))
@@ -104,8 +104,8 @@ def test_a_halted_symbol_rejects_new_orders() -> None:
     assert events[0].reason == reasons.SYMBOL_HALTED
 
 
-def test_halt_and_resume_are_market_data_with_the_next_seq() -> None:
-    venue = Venue()
+def test_halt_and_resume_are_market_data_with_the_next_seq(new_venue: NewVenue) -> None:
+    venue = new_venue()
     venue.place(buy(1, 100))  # seq 1: its BookLevel
 
     halted = venue.send(Halt(7, SYMBOL))
@@ -124,20 +124,23 @@ def test_halt_and_resume_are_market_data_with_the_next_seq() -> None:
         ([Halt(1, "NOPE")], reasons.UNKNOWN_SYMBOL),
     ],
 )
-def test_halt_or_resume_that_changes_nothing_is_rejected(commands: list[Halt | Resume], reason: str) -> None:
-    venue = Venue()
+def test_halt_or_resume_that_changes_nothing_is_rejected(
+    new_venue: NewVenue, commands: list[Halt | Resume], reason: str
+) -> None:
+    venue = new_venue()
 
     events = [venue.send(c) for c in commands][-1]
 
     assert events[0].reason == reason
 
 
-def test_a_symbol_listed_as_halted_starts_halted() -> None:
-    venue = Venue(SymbolParams(SYMBOL, halted=True))
+def test_a_symbol_listed_as_halted_starts_halted(new_venue: NewVenue) -> None:
+    venue = new_venue(SymbolParams(SYMBOL, halted=True))
 
     assert venue.send(buy(1, 100))[0].reason == reasons.SYMBOL_HALTED
 
 
+@pytest.mark.fast_engine_only
 def test_symbols_can_be_added_at_run_time() -> None:
     venue = Venue()
     params = SymbolParams("NEW", min_qty=5)
@@ -150,6 +153,7 @@ def test_symbols_can_be_added_at_run_time() -> None:
     assert [p.symbol for p in venue.engine.symbols()] == [SYMBOL, "NEW"]
 
 
+@pytest.mark.fast_engine_only
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
@@ -172,6 +176,7 @@ def test_adding_a_symbol_that_exists_or_has_bad_parameters_is_rejected(
     assert [p.symbol for p in venue.engine.symbols()] == [SYMBOL]
 
 
+@pytest.mark.fast_engine_only
 def test_an_engine_refuses_a_bad_registry_at_construction() -> None:
     with pytest.raises(ValueError, match="min_qty"):
         MatchingEngine(0, [SymbolParams(SYMBOL, min_qty=0)])
@@ -181,8 +186,8 @@ def test_an_engine_refuses_a_bad_registry_at_construction() -> None:
         MatchingEngine(-1)
 
 
-def test_enum_fields_accept_their_members() -> None:
-    venue = Venue()
+def test_enum_fields_accept_their_members(new_venue: NewVenue) -> None:
+    venue = new_venue()
 
     for side in Side:
         for stp in SelfTradePrevention:

@@ -1,0 +1,189 @@
+"""One legitimate command must never stall a partition: its large outputs are split, on a real broker.
+
+A cancel-all of a quarter of a million resting orders once made a 9 MB ExecutionReport that
+the broker refused; the matcher aborted, recovered and retried for ever. Here each such command
+goes through a matcher on the real broker: the committed offset passes it, every record it
+wrote is under the bound, the gateway-side joiner puts its reply back together, and a replay
+(``exchange verify``) finds every byte the same.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.wireflow import BASE_TS_NS, GATEWAY, WireCommand
+from matcher.verify import Report, verify_partition
+from matcher.wire import MAX_RECORD_BYTES
+from runtime.kafka import read_to_end
+from schemas import default_codec
+from schemas.parts import PartJoiner
+from tests.integration.conftest import REPLIES_PARTITIONS, FlowCluster, RunningMatcher
+
+MakeCluster = Callable[..., FlowCluster]
+StartMatcher = Callable[..., RunningMatcher]
+
+SYMBOL = "SYM000"
+PASS_GUARD_S = 60.0  # the issue's bound on a stalled partition: the command's offset passes within it
+MATCH_GUARD_S = 300.0  # a quarter of a million orders take a while to match on two shared cores
+
+
+def _origin(seq: int) -> dict[str, Any]:
+    return {
+        "request_id": f"req-{seq}",
+        "gateway_id": GATEWAY,
+        "reply_partition": 0,
+        "ts_ns": BASE_TS_NS + seq,
+    }
+
+
+def _sell(seq: int, account: str, price: int, qty: int = 1) -> WireCommand:
+    record = {
+        "origin": _origin(seq),
+        "symbol": SYMBOL,
+        "account": account,
+        "client_order_id": f"o{seq}",
+        "side": "SELL",
+        "order_type": "LIMIT",
+        "time_in_force": "GTC",
+        "price": price,
+        "qty": qty,
+        "post_only": False,
+        "self_trade_prevention": "NONE",
+    }
+    return WireCommand(SYMBOL, "NewOrder", record)
+
+
+def _market_buy(seq: int, qty: int) -> WireCommand:
+    record = {
+        **_sell(seq, "taker", 0, qty).record,
+        "side": "BUY",
+        "order_type": "MARKET",
+        "time_in_force": "IOC",
+    }
+    return WireCommand(SYMBOL, "NewOrder", {**record, "price": None})
+
+
+def _pass(
+    cluster: FlowCluster, start_matcher: StartMatcher, resting: list[WireCommand], *big: WireCommand
+) -> float:
+    """Match ``resting``, then ``big``: the seconds from their production until they are committed."""
+    cluster.produce(resting)
+    matcher = start_matcher(cluster)
+    cluster.wait_committed(0, len(resting), MATCH_GUARD_S)
+    produced = time.monotonic()
+    cluster.produce(list(big))
+    cluster.wait_committed(0, len(resting) + len(big), PASS_GUARD_S)
+    seconds = time.monotonic() - produced
+    assert matcher.stop() == 0
+    return seconds
+
+
+def _records_of(cluster: FlowCluster, offset: int) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Per topic role, the (size, record) of every committed record the command at ``offset`` made."""
+    codec = default_codec()
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    where = [("executions", 0), ("book", 0), *(("replies", p) for p in range(REPLIES_PARTITIONS))]
+    for role, partition in where:
+        for message in read_to_end(cluster.bootstrap, getattr(cluster.topics, role), partition):
+            value = message.value() or b""
+            _, record = codec.decode(value, message.headers())
+            if record["command_offset"] == offset:
+                found.setdefault(role, []).append((len(value), record))
+    return found
+
+
+def _book_snapshot(cluster: FlowCluster, request_offset: int) -> list[tuple[int, dict[str, Any]]]:
+    """The parts of the book snapshot the command at ``request_offset`` asked for: (size, record)."""
+    codec = default_codec()
+    found = []
+    for message in read_to_end(cluster.bootstrap, cluster.topics.book_snapshots, 0):
+        value = message.value() or b""
+        found.append((len(value), codec.decode(value, message.headers())[1]))
+    seq = _reply_seq(cluster, request_offset)
+    return [(size, part) for size, part in found if part["seq"] == seq]
+
+
+def _reply_seq(cluster: FlowCluster, offset: int) -> int:
+    """The book seq in the reply to the RequestBookSnapshot at ``offset``."""
+    [(_, reply), *_] = _records_of(cluster, offset)["replies"]
+    return int(reply["book"]["seq"])
+
+
+def _verify(cluster: FlowCluster) -> Report:
+    return verify_partition(
+        cluster.bootstrap,
+        cluster.topics,
+        cluster.registry,
+        0,
+        group=f"{cluster.settings.topic_prefix}matcher-0",
+    )
+
+
+def _figures(name: str, seconds: float, records: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+    """The figures the issue asks for, on stderr (pytest -s shows them)."""
+    parts = {role: len(found) for role, found in records.items()}
+    largest = max(size for found in records.values() for size, _ in found)
+    line = {"test": name, "seconds_to_pass": round(seconds, 2), "largest_record": largest, "records": parts}
+    print(json.dumps(line), file=sys.stderr)
+
+
+def _whole_reply(records: dict[str, list[tuple[int, dict[str, Any]]]]) -> dict[str, Any]:
+    joiner = PartJoiner("Reply")
+    joined = [joiner.add(r["request_id"], r) for _, r in records["replies"]]
+    [whole] = [reply for reply in joined if reply is not None]
+    return whole
+
+
+def test_a_cancel_all_of_250k_resting_orders_passes_and_verifies(
+    make_cluster: MakeCluster, start_matcher: StartMatcher
+) -> None:
+    resting = 250_000
+    cluster = make_cluster([SYMBOL])
+    orders = [_sell(seq, "whale", 10_001 + seq % 5_000) for seq in range(resting)]
+    cancel_all = WireCommand(
+        SYMBOL, "CancelAll", {"origin": _origin(resting), "symbol": SYMBOL, "account": "whale"}
+    )
+
+    seconds = _pass(cluster, start_matcher, orders, cancel_all)
+
+    records = _records_of(cluster, resting)
+    _figures("cancel_all_250k", seconds, records)
+    assert max(size for found in records.values() for size, _ in found) <= MAX_RECORD_BYTES
+    cancelled = [e for _, part in records["executions"] for _, e in part["events"]]
+    assert len({e["order_id"] for e in cancelled}) == len(cancelled) == resting
+    assert _whole_reply(records)["result"] == "ACCEPTED"
+    report = _verify(cluster)
+    assert (report.mismatches, report.commands) == (0, resting + 1), report.examples
+
+
+def test_a_book_snapshot_and_a_sweep_of_100k_levels_pass_whole_and_verify(
+    make_cluster: MakeCluster, start_matcher: StartMatcher
+) -> None:
+    levels = 100_000
+    cluster = make_cluster([SYMBOL])
+    lots = 1_000  # a level's size in two bytes: the book's L2 snapshot is then over the bound
+    orders = [_sell(seq, f"maker-{seq % 8}", 10_001 + seq, lots) for seq in range(levels)]
+    snapshot = WireCommand(SYMBOL, "RequestBookSnapshot", {"origin": _origin(levels), "symbol": SYMBOL})
+
+    seconds = _pass(cluster, start_matcher, orders, snapshot, _market_buy(levels + 1, levels * lots))
+
+    book = _book_snapshot(cluster, levels)
+    assert max(size for size, _ in book) <= MAX_RECORD_BYTES and len(book) > 1
+    joiner = PartJoiner("BookSnapshot")
+    # The first whole one: a periodic snapshot of the same book may follow it.
+    whole = next(j for j in (joiner.add(SYMBOL, part) for _, part in book) if j is not None)
+    assert [level["price"] for level in whole["asks"]] == [10_001 + seq for seq in range(levels)]
+    records = _records_of(cluster, levels + 1)
+    _figures("sweep_100k_levels", seconds, records)
+    assert max(size for found in records.values() for size, _ in found) <= MAX_RECORD_BYTES
+    reply = _whole_reply(records)
+    assert len(reply["fills"]) == levels
+    assert sum(fill["qty"] for fill in reply["fills"]) == levels * lots
+    seqs = [e["seq"] for _, part in records["book"] for _, e in part["events"]]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # gap-free across the parts
+    report = _verify(cluster)
+    assert (report.mismatches, report.commands) == (0, levels + 2), report.examples
