@@ -51,7 +51,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.pipeline import PARTITION, BenchCluster, bench_cluster, positive_int, produce_commands
 from bench.wireflow import FlowRow, wire_command
 from matcher.core import MatchingEngine
-from matcher.recovery import state_snapshot_record
+from matcher.recovery import state_snapshot_key, state_snapshot_record
 from matcher.service import group_id
 from matcher.snapshots import collector_paused
 from matcher.wire import core_params, decode_command
@@ -61,7 +61,7 @@ from runtime.kafka import CommittedConsumer, FatalKafkaError, IdempotentProducer
 from runtime.logs import configure_logging
 from runtime.settings import Settings, load_settings
 from runtime.symbols import load_registry
-from runtime.topics import STATE_SNAPSHOT_MAX_BYTES
+from runtime.topics import STATE_SNAPSHOT_MAX_BYTES, TopicNames
 from schemas import default_codec
 
 log = logging.getLogger("bench.recovery")
@@ -164,26 +164,46 @@ def _restore_seconds(state: bytes) -> float:
 # --- the log --------------------------------------------------------------------------------------
 
 
-def write_placeholders(bootstrap: str, topic: str, count: int) -> None:
+def write_placeholders(bootstrap: str, topic: str, count: int, partition: int = PARTITION) -> None:
     """``count`` empty records: offsets below the snapshot's, which recovery never reads."""
     producer = IdempotentProducer(bootstrap, client_id="bench-setup", config=PLACEHOLDER_PRODUCER_CONFIG)
     for _ in range(count):
-        producer.produce(topic, None, key=PLACEHOLDER_KEY, partition=PARTITION)
+        producer.produce(topic, None, key=PLACEHOLDER_KEY, partition=partition)
     producer.close(GUARD_S)
 
 
 def commit_snapshot(cluster: BenchCluster, snapshot: Snapshot, committed: int) -> None:
     """The snapshot record and the matcher group's offset ``committed``, in one transaction."""
-    orders = cluster.topics.orders
     group = group_id(cluster.prefix, PARTITION)
     cluster.groups.append(group)
-    consumer = CommittedConsumer(cluster.bootstrap, group_id=group, client_id="bench-setup")
+    try:
+        commit_state(cluster.bootstrap, cluster.topics, group, (snapshot.value, snapshot.headers), committed)
+    except FatalKafkaError as exc:
+        raise UserError(
+            f"the broker refused the state snapshot of {len(snapshot.value)} bytes "
+            f"(limit {STATE_SNAPSHOT_MAX_BYTES}): {exc}"
+        ) from None
+
+
+def commit_state(
+    bootstrap: str,
+    topics: TopicNames,
+    group: str,
+    snapshot: tuple[bytes, list[tuple[str, bytes]]],
+    committed: int,
+) -> None:
+    """Seed partition 0 as a matcher would leave it: ``snapshot`` (a StateSnapshot's value and
+    headers) and ``group``'s offset ``committed`` in one transaction (the `orders` record before
+    ``committed`` must exist)."""
+    value, headers = snapshot
+    orders = topics.orders
+    consumer = CommittedConsumer(bootstrap, group_id=group, client_id="bench-setup")
     producer = TransactionalProducer(
-        cluster.bootstrap,
-        transactional_id=cluster.prefix + "bench-setup",
+        bootstrap,
+        transactional_id=f"{group}.seed",
         config={
             "compression.type": "lz4",
-            "message.max.bytes": max(STATE_SNAPSHOT_MAX_BYTES, len(snapshot.value) + HEADROOM_BYTES),
+            "message.max.bytes": max(STATE_SNAPSHOT_MAX_BYTES, len(value) + HEADROOM_BYTES),
             "transaction.timeout.ms": 60_000,
         },
     )
@@ -196,19 +216,9 @@ def commit_snapshot(cluster: BenchCluster, snapshot: Snapshot, committed: int) -
                 raise UserError(f"{orders} offset {committed - 1} could not be read")
         producer.init()
         producer.begin()
-        producer.produce(
-            cluster.topics.state_snapshots,
-            snapshot.value,
-            key=str(PARTITION).encode(),
-            partition=PARTITION,
-            headers=snapshot.headers,
-        )
+        key = state_snapshot_key(PARTITION)
+        producer.produce(topics.state_snapshots, value, key=key, partition=PARTITION, headers=headers)
         producer.commit(consumer)
-    except FatalKafkaError as exc:
-        raise UserError(
-            f"the broker refused the state snapshot of {len(snapshot.value)} bytes "
-            f"(limit {STATE_SNAPSHOT_MAX_BYTES}): {exc}"
-        ) from None
     finally:
         consumer.close()
 
@@ -241,7 +251,7 @@ def time_matcher_start(cluster: BenchCluster, log_file: Path) -> Recovery:
         except UserError as exc:
             raise UserError(f"{exc}; its log: {log_excerpt(log_file)}") from None
         finally:
-            _stop(process)
+            stop_process(process)
     replayed = metrics.get("exchange_matcher_recovery_replayed_commands")
     return Recovery(
         ready_s,
@@ -274,7 +284,8 @@ def _samples(exposition: str) -> dict[str, float]:
     }
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within the grace period."""
     process.terminate()
     try:
         process.wait(STOP_GRACE_S)

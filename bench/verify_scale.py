@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import TopicPartition
 
 from bench.pipeline import BenchCluster, bench_cluster, positive_int, produce_commands
+from bench.recovery import stop_process
 from bench.wireflow import read_flow, wire_command
 from matcher.service import group_id
 from runtime.broker import free_port, log_excerpt
@@ -55,7 +56,6 @@ VERIFY_MODULE = "matcher.verify"
 # Guards against a hang only: the matcher commits thousands of commands a second.
 STALL_GUARD_S = 600.0
 COMMITTED_POLL_S = 1.0
-STOP_GRACE_S = 60.0
 # A verify module (a dotted name, or a file) run as `exchange verify` runs it: configure, then run.
 RUNNER = """
 import argparse, importlib, importlib.util, sys
@@ -180,12 +180,7 @@ def match(cluster: BenchCluster, commands: int, log_file: Path) -> float:
             return time.perf_counter() - started
         finally:
             reader.close()
-            process.terminate()
-            try:
-                process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 # --- the command ----------------------------------------------------------------------------------

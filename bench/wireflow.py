@@ -66,14 +66,46 @@ def account_of(flow_order_id: int) -> str:
     return f"acct-{flow_order_id % ACCOUNTS}"
 
 
-def wire_command(row: FlowRow, reply_partition: int = 0, gateway: str = GATEWAY) -> WireCommand:
-    """The `orders` record a gateway would produce for one flow row."""
-    origin: dict[str, Any] = {
-        "request_id": f"req-{row.seq}",
+def gateway_origin(seq: int, reply_partition: int = 0, gateway: str = GATEWAY) -> dict[str, Any]:
+    """The origin a gateway stamps on its ``seq``-th request (request id ``req-SEQ``)."""
+    return {
+        "request_id": f"req-{seq}",
         "gateway_id": gateway,
         "reply_partition": reply_partition,
-        "ts_ns": BASE_TS_NS + row.seq * 1_000,
+        "ts_ns": BASE_TS_NS + seq * 1_000,
     }
+
+
+def order_record(
+    origin: dict[str, Any],
+    symbol: str,
+    *,
+    account: str,
+    client_order_id: str,
+    side: str,
+    qty: int,
+    price: int | None,
+) -> dict[str, Any]:
+    """A NewOrder record as a gateway writes it: a GTC limit order, or a market IOC one (``price`` None)."""
+    market = price is None
+    return {
+        "origin": origin,
+        "symbol": symbol,
+        "account": account,
+        "client_order_id": client_order_id,
+        "side": side,
+        "order_type": "MARKET" if market else "LIMIT",
+        "time_in_force": "IOC" if market else "GTC",
+        "price": price,
+        "qty": qty,
+        "post_only": False,
+        "self_trade_prevention": "NONE",
+    }
+
+
+def wire_command(row: FlowRow, reply_partition: int = 0, gateway: str = GATEWAY) -> WireCommand:
+    """The `orders` record a gateway would produce for one flow row."""
+    origin = gateway_origin(row.seq, reply_partition, gateway)
     account, client_order_id = account_of(row.order_id), f"o{row.order_id}"
     if row.action == "cancel":
         cancel: dict[str, Any] = {
@@ -84,20 +116,16 @@ def wire_command(row: FlowRow, reply_partition: int = 0, gateway: str = GATEWAY)
             "client_order_id": client_order_id,
         }
         return WireCommand(row.symbol, "CancelOrder", cancel)
-    market = row.order_type == "market"
-    record: dict[str, Any] = {
-        "origin": origin,
-        "symbol": row.symbol,
-        "account": account,
-        "client_order_id": client_order_id,
-        "side": row.side.upper(),
-        "order_type": "MARKET" if market else "LIMIT",
-        "time_in_force": "IOC" if market else "GTC",
-        "price": None if market else row.price,
-        "qty": row.qty,
-        "post_only": False,
-        "self_trade_prevention": "NONE",
-    }
+    price = None if row.order_type == "market" else row.price
+    record = order_record(
+        origin,
+        row.symbol,
+        account=account,
+        client_order_id=client_order_id,
+        side=row.side.upper(),
+        qty=row.qty,
+        price=price,
+    )
     return WireCommand(row.symbol, "NewOrder", record)
 
 

@@ -56,8 +56,9 @@ class FlowCluster:
     def partition_of(self, symbol: str) -> int:
         return self.registry[symbol].partition
 
-    def produce(self, commands: list[WireCommand]) -> None:
-        """Produce commands to `orders` as a gateway does: keyed by symbol, to the registry's partition."""
+    def produce(self, commands: list[WireCommand], partition: int | None = None) -> None:
+        """Produce commands to `orders` as a gateway does: keyed by symbol, to the registry's partition
+        (or to ``partition``: a symbol the registry does not list yet)."""
         codec = default_codec()
         producer = IdempotentProducer(self.bootstrap, client_id="test-gateway", config={"linger.ms": 5})
         for command in commands:
@@ -66,7 +67,7 @@ class FlowCluster:
                 self.topics.orders,
                 value,
                 key=command.symbol.encode(),
-                partition=self.partition_of(command.symbol),
+                partition=self.partition_of(command.symbol) if partition is None else partition,
                 headers=headers,
             )
         producer.close()

@@ -128,7 +128,7 @@ def test_pipeline_bench_names_the_phase_of_every_paced_commands_latency(pipeline
     phases = pipeline_run.result["phases_ms"]
 
     assert list(phases) == [*PHASES, EARLY_PHASE]
-    assert all(0 <= phase["p50"] <= phase["p99"] for phase in phases.values())
+    assert all(0 <= phase["p50"] <= phase["p99"] for phase in phases.values()), phases
 
 
 def test_pipeline_bench_draws_its_plot(pipeline_run: BenchRun, bench_dir: Path) -> None:

@@ -16,6 +16,9 @@ from gateway.sequencer import reply_partition_of
 from runtime.signing import signed_headers
 from tests.integration.gateway_fixtures import GatewayCluster, secret_of
 
+# A registry change (AddSymbol, halt, resume) reaches every gateway's listing within this.
+REGISTRY_SPREAD_S = 2.0
+
 Running = Callable[..., tuple[GatewayCluster, str]]
 
 
@@ -326,7 +329,7 @@ def test_a_symbol_added_while_running_is_tradable_through_a_gateway_already_up(r
     }  # fmt: skip
 
     added = cluster.client(url, "ops").add_symbol(listing)
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + REGISTRY_SPREAD_S
     while "ADA-USD" not in {s["symbol"] for s in httpx.get(f"{other}/api/v1/symbols").json()}:
         assert time.monotonic() < deadline, "the other gateway did not learn the symbol within 2 s"
         time.sleep(0.05)
@@ -343,7 +346,7 @@ def test_a_halted_symbol_refuses_orders_until_resumed(running: Running) -> None:
     ops.halt_symbol("ETH-USD")
     with pytest.raises(ClientError) as halted:
         alice.place_order("ETH-USD", "buy", "1", price="3500.00")
-    status_while_halted = _status(url, "ETH-USD")
+    status_while_halted = _status_within(url, "ETH-USD", "halted", REGISTRY_SPREAD_S)
     ops.resume_symbol("ETH-USD")
     order = alice.place_order("ETH-USD", "buy", "1", price="3500.00")
 
@@ -363,6 +366,17 @@ def test_admin_endpoints_need_the_admin_scope(running: Running) -> None:
 
 def _status(url: str, symbol: str) -> str:
     return next(s["status"] for s in httpx.get(f"{url}/api/v1/symbols").json() if s["symbol"] == symbol)
+
+
+def _status_within(url: str, symbol: str, wanted: str, guard_s: float) -> str:
+    """``symbol``'s status as ``GET /symbols`` lists it once it is ``wanted``, or when ``guard_s`` ran out.
+
+    The listing learns of a halt from the registry topic, moments after the matcher answered it.
+    """
+    deadline = time.monotonic() + guard_s
+    while (status := _status(url, symbol)) != wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return status
 
 
 # --- replies: pending, and each instance its own -------------------------------------------------

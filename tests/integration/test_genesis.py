@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from bench.wireflow import BASE_TS_NS, GATEWAY, WireCommand, flow_registry_yaml
+from bench.wireflow import WireCommand, flow_registry_yaml, gateway_origin, order_record
 from matcher.genesis import genesis_key, read_genesis
 from matcher.verify import verify_partition
 from runtime.kafka import read_to_end
@@ -28,30 +28,9 @@ LISTED, LATE = "SYM000", "NEW001"
 EXIT_GUARD_S = 60.0
 
 
-def _origin(seq: int) -> dict[str, Any]:
-    return {
-        "request_id": f"req-{seq}",
-        "gateway_id": GATEWAY,
-        "reply_partition": 0,
-        "ts_ns": BASE_TS_NS + seq,
-    }
-
-
 def _limit(seq: int, symbol: str, side: str, price: int) -> WireCommand:
-    record = {
-        "origin": _origin(seq),
-        "symbol": symbol,
-        "account": f"acct-{side}",
-        "client_order_id": f"o{seq}",
-        "side": side,
-        "order_type": "LIMIT",
-        "time_in_force": "GTC",
-        "price": price,
-        "qty": 5,
-        "post_only": False,
-        "self_trade_prevention": "NONE",
-    }
-    return WireCommand(symbol, "NewOrder", record)
+    fields = {"account": f"acct-{side}", "client_order_id": f"o{seq}", "side": side, "qty": 5, "price": price}
+    return WireCommand(symbol, "NewOrder", order_record(gateway_origin(seq), symbol, **fields))
 
 
 def _add_late_symbol(seq: int) -> WireCommand:
@@ -65,7 +44,7 @@ def _add_late_symbol(seq: int) -> WireCommand:
         "band_percent": "0",
         "status": "trading",
     }
-    return WireCommand(LATE, "AddSymbol", {"origin": _origin(seq), "symbol": LATE, "params": params})
+    return WireCommand(LATE, "AddSymbol", {"origin": gateway_origin(seq), "symbol": LATE, "params": params})
 
 
 def _list_in_file(cluster: FlowCluster) -> None:
@@ -109,17 +88,17 @@ def test_editing_the_file_then_adding_the_symbol_replays_and_recovers_as_the_log
     early_sell = _limit(0, LATE, "SELL", 10_000)  # refused: the symbol is not listed yet
     first = MatcherProcess(cluster, EXCHANGE_MATCHER_SNAPSHOT_EVERY_COMMANDS="1000000")
     first.wait_ready()
-    cluster.produce([early_sell])
+    cluster.produce([early_sell], partition=0)
     cluster.wait_committed(0, 1)
     _list_in_file(cluster)
-    cluster.produce([_add_late_symbol(1)])
+    cluster.produce([_add_late_symbol(1)], partition=0)
     cluster.wait_committed(0, 2)
     first.process.send_signal(signal.SIGKILL)  # no snapshot at stop: recovery starts at the genesis
     first.process.wait(EXIT_GUARD_S)
 
     second = MatcherProcess(cluster)
     second.wait_ready()
-    cluster.produce([_limit(2, LATE, "BUY", 10_000)])
+    cluster.produce([_limit(2, LATE, "BUY", 10_000)], partition=0)
     cluster.wait_committed(0, 3)
     second.process.send_signal(signal.SIGTERM)
     assert second.process.wait(EXIT_GUARD_S) == 0

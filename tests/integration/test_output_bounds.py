@@ -15,13 +15,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.wireflow import BASE_TS_NS, GATEWAY, WireCommand
+from bench.recovery import commit_state, write_placeholders
+from bench.wireflow import BASE_TS_NS, WireCommand, gateway_origin, order_record
+from matcher.core import MatchingEngine, NewOrder, OrderType, Side
+from matcher.recovery import state_snapshot_record
+from matcher.service import group_id
+from matcher.snapshots import collector_paused
 from matcher.verify import Report, verify_partition
-from matcher.wire import MAX_RECORD_BYTES
+from matcher.wire import MAX_RECORD_BYTES, core_params
 from runtime.kafka import read_to_end
 from schemas import default_codec
 from schemas.parts import PartJoiner
-from tests.integration.conftest import REPLIES_PARTITIONS, FlowCluster, RunningMatcher
+from tests.integration.conftest import REPLIES_PARTITIONS, FlowCluster, MatcherProcess, RunningMatcher
 
 MakeCluster = Callable[..., FlowCluster]
 StartMatcher = Callable[..., RunningMatcher]
@@ -31,40 +36,14 @@ PASS_GUARD_S = 60.0  # the issue's bound on a stalled partition: the command's o
 MATCH_GUARD_S = 300.0  # a quarter of a million orders take a while to match on two shared cores
 
 
-def _origin(seq: int) -> dict[str, Any]:
-    return {
-        "request_id": f"req-{seq}",
-        "gateway_id": GATEWAY,
-        "reply_partition": 0,
-        "ts_ns": BASE_TS_NS + seq,
-    }
-
-
 def _sell(seq: int, account: str, price: int, qty: int = 1) -> WireCommand:
-    record = {
-        "origin": _origin(seq),
-        "symbol": SYMBOL,
-        "account": account,
-        "client_order_id": f"o{seq}",
-        "side": "SELL",
-        "order_type": "LIMIT",
-        "time_in_force": "GTC",
-        "price": price,
-        "qty": qty,
-        "post_only": False,
-        "self_trade_prevention": "NONE",
-    }
-    return WireCommand(SYMBOL, "NewOrder", record)
+    fields = {"account": account, "client_order_id": f"o{seq}", "side": "SELL", "qty": qty, "price": price}
+    return WireCommand(SYMBOL, "NewOrder", order_record(gateway_origin(seq), SYMBOL, **fields))
 
 
 def _market_buy(seq: int, qty: int) -> WireCommand:
-    record = {
-        **_sell(seq, "taker", 0, qty).record,
-        "side": "BUY",
-        "order_type": "MARKET",
-        "time_in_force": "IOC",
-    }
-    return WireCommand(SYMBOL, "NewOrder", {**record, "price": None})
+    fields = {"account": "taker", "client_order_id": f"o{seq}", "side": "BUY", "qty": qty, "price": None}
+    return WireCommand(SYMBOL, "NewOrder", order_record(gateway_origin(seq), SYMBOL, **fields))
 
 
 def _pass(
@@ -113,13 +92,14 @@ def _reply_seq(cluster: FlowCluster, offset: int) -> int:
     return int(reply["book"]["seq"])
 
 
-def _verify(cluster: FlowCluster) -> Report:
+def _verify(cluster: FlowCluster, *, from_snapshot: bool = False) -> Report:
     return verify_partition(
         cluster.bootstrap,
         cluster.topics,
         cluster.registry,
         0,
-        group=f"{cluster.settings.topic_prefix}matcher-0",
+        group=group_id(cluster.settings.topic_prefix, 0),
+        from_snapshot=from_snapshot,
     )
 
 
@@ -145,7 +125,7 @@ def test_a_cancel_all_of_250k_resting_orders_passes_and_verifies(
     cluster = make_cluster([SYMBOL])
     orders = [_sell(seq, "whale", 10_001 + seq % 5_000) for seq in range(resting)]
     cancel_all = WireCommand(
-        SYMBOL, "CancelAll", {"origin": _origin(resting), "symbol": SYMBOL, "account": "whale"}
+        SYMBOL, "CancelAll", {"origin": gateway_origin(resting), "symbol": SYMBOL, "account": "whale"}
     )
 
     seconds = _pass(cluster, start_matcher, orders, cancel_all)
@@ -167,7 +147,9 @@ def test_a_book_snapshot_and_a_sweep_of_100k_levels_pass_whole_and_verify(
     cluster = make_cluster([SYMBOL])
     lots = 1_000  # a level's size in two bytes: the book's L2 snapshot is then over the bound
     orders = [_sell(seq, f"maker-{seq % 8}", 10_001 + seq, lots) for seq in range(levels)]
-    snapshot = WireCommand(SYMBOL, "RequestBookSnapshot", {"origin": _origin(levels), "symbol": SYMBOL})
+    snapshot = WireCommand(
+        SYMBOL, "RequestBookSnapshot", {"origin": gateway_origin(levels), "symbol": SYMBOL}
+    )
 
     seconds = _pass(cluster, start_matcher, orders, snapshot, _market_buy(levels + 1, levels * lots))
 
@@ -187,3 +169,54 @@ def test_a_book_snapshot_and_a_sweep_of_100k_levels_pass_whole_and_verify(
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # gap-free across the parts
     report = _verify(cluster)
     assert (report.mismatches, report.commands) == (0, levels + 2), report.examples
+
+
+def _seed_resting_book(cluster: FlowCluster, resting: int, lots: int) -> None:
+    """Partition 0 as a matcher leaves it after ``resting`` orders on as many price levels.
+
+    Built in this process and committed as a state snapshot beside placeholder `orders` records:
+    matching a million commands through the broker would take minutes of the suite.
+    """
+    engine = MatchingEngine(0, map(core_params, cluster.registry.symbols_of_partition(0)))
+    mid = 1_000_000
+    for seq in range(resting):
+        side, price = (Side.BUY, mid - seq // 2) if seq % 2 == 0 else (Side.SELL, mid + 1 + seq // 2)
+        account = f"maker-{seq % 10_000}"
+        engine.apply(NewOrder(BASE_TS_NS + seq, SYMBOL, account, side, OrderType.LIMIT, lots, price), seq)
+    assert engine.resting_count() == resting
+    with collector_paused():
+        state = engine.snapshot()
+    del engine
+    record = state_snapshot_record(0, resting, BASE_TS_NS + resting, state)
+    snapshot = default_codec().encode("StateSnapshot", record, checked=False)
+    write_placeholders(cluster.bootstrap, cluster.topics.orders, resting)
+    group = group_id(cluster.settings.topic_prefix, 0)
+    commit_state(cluster.bootstrap, cluster.topics, group, snapshot, resting)
+
+
+def test_a_book_snapshot_of_a_1m_order_book_passes_whole_and_verifies(make_cluster: MakeCluster) -> None:
+    resting, lots = 1_000_000, 1_000
+    cluster = make_cluster([SYMBOL])
+    _seed_resting_book(cluster, resting, lots)
+    # No periodic state snapshot, and killed at the end: the verify below starts from the seed.
+    matcher = MatcherProcess(cluster, EXCHANGE_MATCHER_SNAPSHOT_EVERY_COMMANDS="1000000")
+    matcher.wait_ready(MATCH_GUARD_S)
+
+    produced = time.monotonic()
+    request = {"origin": gateway_origin(resting), "symbol": SYMBOL}
+    cluster.produce([WireCommand(SYMBOL, "RequestBookSnapshot", request)])
+    cluster.wait_committed(0, resting + 1, PASS_GUARD_S)
+    seconds = time.monotonic() - produced
+    matcher.process.kill()
+    matcher.process.wait(PASS_GUARD_S)
+
+    book = _book_snapshot(cluster, resting)
+    records = {**_records_of(cluster, resting), "book_snapshots": book}
+    _figures("book_snapshot_1m_orders", seconds, records)
+    assert max(size for found in records.values() for size, _ in found) <= MAX_RECORD_BYTES
+    joiner = PartJoiner("BookSnapshot")
+    whole = next(j for j in (joiner.add(SYMBOL, part) for _, part in book) if j is not None)
+    assert len(whole["bids"]) + len(whole["asks"]) == resting
+    assert {level["qty"] for level in whole["bids"] + whole["asks"]} == {lots}
+    report = _verify(cluster, from_snapshot=True)
+    assert (report.mismatches, report.commands, report.from_offset) == (0, 1, resting), report.examples

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Message
 
+from bench.wireflow import order_record
 from matcher.core import OrderAccepted, SymbolParams
 from matcher.processor import MAX_ID_CHARS, Processor, Record
 from matcher.wire import MAX_EVENTS_PER_COMMAND, Decoded, Origin, UnwritableOutput, outputs_of
@@ -33,19 +34,8 @@ def _origin(request: str) -> dict[str, Any]:
 def _new_order(
     request: str, account: str, side: str, qty: int, price: int | None, cid: str = ""
 ) -> dict[str, Any]:
-    return {
-        "origin": _origin(request),
-        "symbol": SYMBOL,
-        "account": account,
-        "client_order_id": cid or request,
-        "side": side,
-        "order_type": "LIMIT" if price is not None else "MARKET",
-        "time_in_force": "GTC" if price is not None else "IOC",
-        "price": price,
-        "qty": qty,
-        "post_only": False,
-        "self_trade_prevention": "NONE",
-    }
+    fields = {"account": account, "client_order_id": cid or request, "side": side, "qty": qty, "price": price}
+    return order_record(_origin(request), SYMBOL, **fields)
 
 
 class Venue:

@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from bench.wireflow import order_record
 from matcher.core import SymbolParams, command_id
 from matcher.processor import Processor, Record, Tally
 from matcher.wire import EVENT_INDEX_BITS
@@ -33,19 +34,8 @@ def _origin(request: str, ts: int = 1_000) -> dict[str, Any]:
 def _new_order(
     request: str, account: str, cid: str, side: str, qty: int, price: int | None
 ) -> dict[str, Any]:
-    return {
-        "origin": _origin(request),
-        "symbol": SYMBOL,
-        "account": account,
-        "client_order_id": cid,
-        "side": side,
-        "order_type": "LIMIT" if price is not None else "MARKET",
-        "time_in_force": "GTC" if price is not None else "IOC",
-        "price": price,
-        "qty": qty,
-        "post_only": False,
-        "self_trade_prevention": "NONE",
-    }
+    fields = {"account": account, "client_order_id": cid, "side": side, "qty": qty, "price": price}
+    return order_record(_origin(request), SYMBOL, **fields)
 
 
 class Harness:
