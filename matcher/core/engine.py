@@ -258,7 +258,9 @@ class MatchingEngine:
                 self._by_client_id[account, cid] = order
         elif order_type is MARKET and tif is not FOK:
             events.append(
-                OrderCancelled((ts, symbol, order_id, account, cid, leaves, 0, reasons.NO_LIQUIDITY))
+                OrderCancelled(
+                    (ts, symbol, order_id, account, cid, leaves, 0, reasons.NO_LIQUIDITY, None, None)
+                )
             )
             if cid is not None:
                 self._retire(order, CANCELLED, order_type)
@@ -444,7 +446,7 @@ class MatchingEngine:
             # The smaller is cancelled, the larger shrinks by as much; both go when equal.
             maker_cut = taker_cut = min(maker.leaves, remaining)
         if maker_cut:
-            self._cut(book, maker, maker_cut, taker.ts, events)
+            self._cut(book, maker, taker, maker_cut, events)
         if taker_cut:
             remaining -= taker_cut
             if remaining:  # a decrement shrinks the order; a cut to nothing cancels it, qty unchanged
@@ -460,13 +462,15 @@ class MatchingEngine:
                         taker_cut,
                         remaining,
                         reasons.SELF_TRADE_PREVENTION,
+                        maker.order_id,
+                        mode,
                     ),
                 )
             )
         return remaining
 
-    def _cut(self, book: OrderBook, maker: Order, qty: int, ts: int, events: list[Event]) -> None:
-        """Self-trade prevention takes `qty` off a resting order: all of it cancels the order."""
+    def _cut(self, book: OrderBook, maker: Order, taker: Order, qty: int, events: list[Event]) -> None:
+        """Self-trade prevention (`taker`'s mode) takes `qty` off a resting order: all of it cancels it."""
         leaves = maker.leaves - qty
         if leaves:
             maker.leaves = leaves
@@ -479,7 +483,7 @@ class MatchingEngine:
         events.append(
             OrderCancelled(
                 (
-                    ts,
+                    taker.ts,
                     book.symbol,
                     maker.order_id,
                     maker.account,
@@ -487,6 +491,8 @@ class MatchingEngine:
                     qty,
                     leaves,
                     reasons.SELF_TRADE_PREVENTION,
+                    taker.order_id,
+                    taker.stp,
                 ),
             )
         )
@@ -551,6 +557,8 @@ class MatchingEngine:
                     order.leaves,
                     0,
                     reasons.USER_REQUESTED,
+                    None,
+                    None,
                 ),
             )
         ]
@@ -608,6 +616,8 @@ class MatchingEngine:
                         leaves,
                         0,
                         reasons.AMENDED_BELOW_FILLED,
+                        None,
+                        None,
                     ),
                 )
             ]
@@ -675,6 +685,8 @@ class MatchingEngine:
                         order.leaves,
                         0,
                         reasons.CANCEL_ALL,
+                        None,
+                        None,
                     ),
                 )
             )

@@ -16,7 +16,8 @@ the model-based tests compare two independent readings of the same rules:
 - Self-trade prevention (the incoming order's mode, when it meets its own account's resting
   order): CANCEL_NEWEST cancels the incoming order's rest; CANCEL_OLDEST cancels the resting
   order; CANCEL_BOTH both; DECREMENT_AND_CANCEL takes the smaller size off both, which cancels
-  the smaller (both when equal). A cut that leaves an order open shrinks its quantity.
+  the smaller (both when equal). A cut that leaves an order open shrinks its quantity. Each
+  cut names the other order of the prevented match and the mode.
 - The rest: GTC limit rests (BookLevel); market is cancelled (NO_LIQUIDITY); IOC expires
   (IMMEDIATE_OR_CANCEL); FOK expires untouched (FOK_NOT_FILLABLE) unless it can fill completely.
 - A done order (or rejected new order) with a client order id is remembered by it until the
@@ -361,6 +362,8 @@ class ReferenceEngine:
                     order.leaves,
                     0,
                     reasons.NO_LIQUIDITY,
+                    None,
+                    None,
                 )
             )
             status = OrderStatus.CANCELLED
@@ -475,7 +478,7 @@ class ReferenceEngine:
         taker_cut = taker.leaves if mode in (STP.CANCEL_NEWEST, STP.CANCEL_BOTH) else 0
         if mode == STP.DECREMENT_AND_CANCEL:
             maker_cut = taker_cut = min(maker.leaves, taker.leaves)
-        for order, cut in ((maker, maker_cut), (taker, taker_cut)):
+        for order, cut, counterparty in ((maker, maker_cut, taker), (taker, taker_cut, maker)):
             if not cut:
                 continue
             order.leaves -= cut
@@ -493,6 +496,8 @@ class ReferenceEngine:
                     cut,
                     order.leaves,
                     reasons.SELF_TRADE_PREVENTION,
+                    counterparty.order_id,
+                    mode,
                 )
             )
         return taker_cut > 0 and taker.leaves == 0
@@ -520,7 +525,9 @@ class ReferenceEngine:
     def _cancel_resting(self, order: _Order, ts: int, reason: str, events: list[Event]) -> None:
         """Cancel all that is left of a resting order and take it off the book."""
         symbol, order_id, account, cid = order.symbol, order.order_id, order.account, order.client_order_id
-        events.append(OrderCancelled.of(ts, symbol, order_id, account, cid, order.leaves, 0, reason))
+        events.append(
+            OrderCancelled.of(ts, symbol, order_id, account, cid, order.leaves, 0, reason, None, None)
+        )
         self._unlink(order, OrderStatus.CANCELLED, ts, events)
 
     def _unlink(self, order: _Order, status: OrderStatus | None, ts: int, events: list[Event]) -> None:
