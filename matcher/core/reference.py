@@ -9,7 +9,9 @@ the model-based tests compare two independent readings of the same rules:
 - New order checks, in order: duplicate client order id (answers the first order's state),
   unknown symbol, side, halted, order type, time in force, self-trade prevention mode,
   quantity (type, min, max), price (a limit needs a positive integer, a market order none),
-  post-only (only for GTC limits), price band, post-only that would take.
+  post-only (only for GTC limits), price band, post-only that would take, and last the symbol's
+  open-order limit: a GTC limit order of an account that already has ``max_open_orders`` orders
+  resting on the symbol (0 = no limit) is refused before it matches, whether or not it would rest.
 - Matching: best price first, oldest first within a price, at the resting order's price;
   a market order may go as far as the band's edge (no limit without a band). Per match one
   Fill and one Trade; per price level whose quantity changed, one BookLevel after the level.
@@ -273,7 +275,16 @@ class ReferenceEngine:
             return reasons.PRICE_OUT_OF_BAND
         if c.post_only and self._would_take(c.symbol, c.side, c.price):
             return reasons.POST_ONLY_WOULD_TAKE
+        if self._at_open_order_limit(sym, c):
+            return reasons.TOO_MANY_OPEN_ORDERS
         return None
+
+    def _at_open_order_limit(self, sym: _Symbol, c: NewOrder) -> bool:
+        """Whether `c` could rest and its account already has the most resting orders the symbol allows."""
+        limit = sym.params.max_open_orders
+        could_rest = c.order_type == OrderType.LIMIT and c.time_in_force == TimeInForce.GTC
+        resting = sum(1 for o in self.resting[c.symbol] if o.account == c.account)
+        return bool(limit) and could_rest and resting >= limit
 
     @staticmethod
     def _qty_problem(sym: _Symbol, qty: object) -> str | None:
