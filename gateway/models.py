@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.symbols import MAX_DECIMAL_CHARS, Symbol
+from runtime.symbols import DEFAULT_MAX_OPEN_ORDERS, MAX_DECIMAL_CHARS, MAX_OPEN_ORDERS, Symbol
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 # Extra decimals an average price keeps beyond the tick size's (an average is a ratio, not a tick).
@@ -84,6 +84,13 @@ class SymbolListing(Strict):
     reference_price: str = Field(max_length=MAX_DECIMAL_CHARS, examples=["0.4500"])
     band_percent: str = Field(max_length=MAX_DECIMAL_CHARS, examples=["10"])
     status: Literal["trading", "halted"] = "trading"
+    max_open_orders: int = Field(
+        default=DEFAULT_MAX_OPEN_ORDERS,
+        ge=0,
+        le=MAX_OPEN_ORDERS,
+        examples=[DEFAULT_MAX_OPEN_ORDERS],
+        description="Orders one account may have resting on the symbol (0: no limit).",
+    )
 
 
 class FillOut(BaseModel):
@@ -180,6 +187,9 @@ class SymbolOut(BaseModel):
     reference_price: str
     band_percent: str
     status: Literal["trading", "halted"]
+    max_open_orders: int = Field(
+        description="Orders one account may have resting on the symbol (0: no limit)."
+    )
 
 
 class AdminOut(BaseModel):

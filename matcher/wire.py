@@ -217,6 +217,7 @@ def core_params(symbol: Symbol) -> SymbolParams:
         symbol.band_bps,
         symbol.reference_price_ticks,
         symbol.status == "halted",
+        symbol.max_open_orders,
     )
 
 

@@ -80,6 +80,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "reference_price": "0.4500",
             "band_percent": "20",
             "status": "trading",
+            "max_open_orders": 200,
         },
     },
     "RequestBookSnapshot": {"origin": ORIGIN, "symbol": "SOL-USD"},
@@ -242,6 +243,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "reference_price": "0.4500",
             "band_percent": "10",
             "status": "trading",
+            "max_open_orders": 50,
         },
         "halted": None,
     },
@@ -514,3 +516,12 @@ def test_a_reply_written_before_prevented_matches_were_reported_reads_with_none(
     _, record = decode(*_written_by("Reply", 2, old))
 
     assert record["prevented_matches"] == []
+
+
+def test_a_listing_written_before_open_order_limits_reads_with_no_limit() -> None:
+    # Its symbol was matched without a limit: a replay of the listing must not add one.
+    params = {k: v for k, v in EXAMPLES["AddSymbol"]["params"].items() if k != "max_open_orders"}
+
+    _, record = decode(*_written_by("AddSymbol", 1, {**EXAMPLES["AddSymbol"], "params": params}))
+
+    assert record["params"]["max_open_orders"] == 0

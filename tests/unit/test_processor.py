@@ -207,6 +207,7 @@ def _listing(partition: int = PARTITION) -> dict[str, Any]:
         "reference_price": "10.00",
         "band_percent": "10",
         "status": "trading",
+        "max_open_orders": 2,
     }
 
 
@@ -228,6 +229,22 @@ def test_an_added_symbol_is_published_with_its_listing_for_gateways_and_relays()
     assert name == "SymbolUpdate"
     assert (update["symbol"], update["command_offset"], update["halted"]) == ("XYZ", 0, None)
     assert update["params"] == _listing()
+
+
+def test_an_added_symbols_open_order_limit_rejects_an_accounts_order_beyond_it() -> None:
+    venue = Harness()
+    venue.send("AddSymbol", {"origin": _origin("r1"), "symbol": "XYZ", "params": _listing()})
+    orders = [
+        {**_new_order(f"r{i}", "alice", f"a-{i}", "BUY", 1, 900 + i), "symbol": "XYZ"} for i in range(3)
+    ]
+
+    replies = [venue.send("NewOrder", order)["replies"][1] for order in orders]
+
+    assert [(r["result"], r["reason"]) for r in replies] == [
+        ("ACCEPTED", None),
+        ("ACCEPTED", None),
+        ("REJECTED", "TOO_MANY_OPEN_ORDERS"),
+    ]
 
 
 def test_a_halt_and_a_resume_are_published_as_status_changes_keyed_apart_from_the_listing() -> None:
