@@ -262,7 +262,11 @@ class MatchingEngine:
             level.total = total = level.total + leaves
             order.level = level
             self._orders[order_id] = order
-            book.index(order)
+            # What book.index(order) does, inline (as the rest of this block: keep the two alike).
+            owned = book.by_account.get(account)
+            if owned is None:
+                owned = book.by_account[account] = {}
+            owned[order_id] = order
             book.seq = seq = book.seq + 1
             events.append(BookLevel((symbol, seq, ts, side, price, total, len(level))))
             if cid is not None:
@@ -343,7 +347,7 @@ class MatchingEngine:
         taker's leaves and filled. The caller decides what happens to the rest. Returns
         whether self-trade prevention cancelled the taker's rest.
         """
-        heap, levels, orders = opp.heap, opp.levels, self._orders
+        heap, levels, orders, by_account = opp.heap, opp.levels, self._orders, book.by_account
         append = events.append
         ts, symbol, aggressor, maker_side = taker.ts, book.symbol, taker.side, opp.side
         taker_id, account, taker_cid, stp = taker.order_id, taker.account, taker.client_order_id, taker.stp
@@ -396,7 +400,11 @@ class MatchingEngine:
                     maker.filled += traded
                     maker.level = None
                     del orders[maker_id]
-                    book.unindex(maker)
+                    # What book.unindex(maker) does, inline: a filled maker is the commonest way out.
+                    owned = by_account[maker.account]
+                    del owned[maker_id]
+                    if not owned:
+                        del by_account[maker.account]
                     done += 1
                     if maker.client_order_id is not None:
                         self._retire(maker, FILLED)
