@@ -7,12 +7,15 @@ keys of levels that are gone, as it does in service), then times, per call:
 - fill-or-kill buys: one not fillable within its limit five levels deep, one fillable from the
   best three levels (the three are put back, untimed, after each call), one market order larger
   than the whole side (the worst case: its check reads every level);
-- L2 depth queries: ``book_depth`` to 10 and to 100 levels, and the whole side.
+- L2 depth queries: ``book_depth`` to 10 and to 100 levels, and the whole side;
+- what one account with a single resting order asks of that book (``account_reads``): a
+  QueryOpenOrders and a CancelAll (its order put back, untimed, after each call).
 
 Each is measured twice in the same run on the same book: ``before`` with the side's reads
-done as they were (every read sorts every key, ``FullSortBook`` below) and ``after`` with the
-book as it is. With ``--small-levels N`` the fill-or-kill calls are also timed on a book of N
-levels (books are mostly that small). With ``--flow FLOW.csv`` (written by
+done as they were (every read sorts every key, ``FullSortBook`` below; an account's orders found
+by scanning every resting order, ``ScanningOrderBook``) and ``after`` with the book as it is.
+With ``--small-levels N`` the fill-or-kill calls are also timed on a book of N levels
+(books are mostly that small). With ``--flow FLOW.csv`` (written by
 ../shared/bench/orderflow.py) it also replays the flow as ``exchange bench core`` does and
 reports its throughput and totals, to show that adding, cancelling and matching kept their speed.
 Prints one JSON line; times in microseconds of CPU per call, the best of ``--repeat`` rounds
@@ -31,21 +34,25 @@ from pathlib import Path
 from bench import core as core_bench
 from matcher.core import (
     Cancel,
+    CancelAll,
     MatchingEngine,
     NewOrder,
+    OrderCancelled,
     OrderExpired,
     OrderType,
+    QueryOpenOrders,
     Side,
     SymbolParams,
     TimeInForce,
     command_id,
 )
-from matcher.core.book import Book, PriceLevel
+from matcher.core.book import Book, Order, OrderBook, PriceLevel, by_order_id
 
 PARTITION = 0
 SYMBOL = "DEEP"
 MAKER = "maker"
 TAKER = "taker"
+LONELY = "lonely"  # an account with one resting order, on a book of the maker's
 FIRST_PRICE = 1_000_000
 QTY = 10  # of every resting order
 Levels = tuple[tuple[int, int, int], ...]  # (price, qty, order_count) per level, best first
@@ -66,6 +73,23 @@ class FullSortBook(Book):
     def depth(self, max_levels: int | None = None) -> tuple[tuple[int, int, int], ...]:
         levels = self.levels
         return tuple((levels[k].price, levels[k].total, len(levels[k])) for k in sorted(levels)[:max_levels])
+
+
+class ScanningOrderBook(OrderBook):
+    """A symbol whose account reads scan every resting order, as they all did before the index."""
+
+    __slots__ = ()
+
+    def owned(self, account: str) -> list[Order]:
+        found = [
+            order
+            for own in (self.bids, self.asks)
+            for level in own.levels.values()
+            for order in level
+            if order.account == account
+        ]
+        found.sort(key=by_order_id)
+        return found
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +127,7 @@ class DeepBook:
         self.sides = (self.engine._books[SYMBOL].bids, self.engine._books[SYMBOL].asks)
         self.best = [level.price for level in self.sides[1].levels_best_first()[:5]]
 
-    def send(self, command: NewOrder | Cancel) -> list[object]:
+    def send(self, command: NewOrder | Cancel | CancelAll | QueryOpenOrders) -> list[object]:
         self.offset += 1
         return list(self.engine.apply(command, self.offset))
 
@@ -118,6 +142,10 @@ class DeepBook:
                 self.offset, SYMBOL, TAKER, Side.BUY, order_type, qty, price, time_in_force=TimeInForce.FOK
             )
         )
+
+    def lonely_buy(self) -> None:
+        """The lonely account's one order: a bid below every ask."""
+        self.send(NewOrder(self.offset, SYMBOL, LONELY, Side.BUY, OrderType.LIMIT, QTY, FIRST_PRICE - 1))
 
     def levels(self) -> list[tuple[Levels, Levels]]:
         """(bids, asks) as depth queries to 10 and 100 levels and to every level answer them."""
@@ -170,19 +198,67 @@ def measure_book(levels: int, repeat: int, seed: int, *, depth: bool = True) -> 
         cases["depth_10_us"] = timed(lambda: book.engine.book_depth(SYMBOL, 10))
         cases["depth_100_us"] = timed(lambda: book.engine.book_depth(SYMBOL, 100))
         cases["depth_all_us"] = timed(lambda: book.engine.book_depth(SYMBOL))
+    result = before_and_after(
+        cases, lambda before: book.use(FullSortBook if before else Book), book.levels, repeat
+    )
+    if depth:
+        result["account_reads"] = measure_account_reads(book, repeat)
+    book.engine.validate()
+    return result
+
+
+def measure_account_reads(book: DeepBook, repeat: int) -> dict[str, object]:
+    """before/after µs per call of a one-order account's QueryOpenOrders and CancelAll on `book`."""
+    book.lonely_buy()
+    symbol = book.engine._books[SYMBOL]
+
+    def open_orders() -> float:
+        started = clock()
+        [answer] = book.send(QueryOpenOrders(book.offset, LONELY, SYMBOL))
+        elapsed = clock() - started
+        assert len(answer.orders) == 1  # type: ignore[attr-defined]
+        return elapsed
+
+    def cancel_all() -> float:
+        started = clock()
+        events = book.send(CancelAll(book.offset, SYMBOL, LONELY))
+        elapsed = clock() - started
+        assert type(events[0]) is OrderCancelled and len(events) == 2
+        book.lonely_buy()
+        return elapsed
+
+    def use(before: bool) -> None:
+        symbol.__class__ = ScanningOrderBook if before else OrderBook
+
+    cases = {"open_orders_us": open_orders, "cancel_all_us": cancel_all}
+
+    def answer() -> list[tuple[int | None, int]]:  # a CancelAll puts a new order back: compare its terms
+        return [(order.price, order.leaves) for order in book.engine.open_orders(LONELY, SYMBOL)]
+
+    result = before_and_after(cases, use, answer, repeat)
+    return {"resting_orders": book.engine.resting_count(), "account_orders": 1, **result}
+
+
+def before_and_after(
+    cases: dict[str, Callable[[], float]],
+    use: Callable[[bool], None],
+    answer: Callable[[], object],
+    repeat: int,
+) -> dict[str, object]:
+    """Each case's best µs per call the old way (`use(True)`) and the new, with the same answers."""
     result: dict[str, object] = {}
     for name, case in cases.items():
         best = {"before": float("inf"), "after": float("inf")}
-        answers: dict[str, list[tuple[Levels, Levels]]] = {}
+        answers: dict[str, object] = {}
         for _ in range(max(1, repeat)):  # before and after take turns, so both meet the same load
-            for when, side_class in (("before", FullSortBook), ("after", Book)):
-                book.use(side_class)
+            for when in ("before", "after"):
+                use(when == "before")
                 best[when] = min(best[when], seconds_per_call(case))
-                answers[when] = book.levels()
+                answers[when] = answer()
+        use(False)
         assert answers["before"] == answers["after"], "the two ways of reading answer differently"
         before, after = (round(best[when] * 1e6, 2) for when in ("before", "after"))
         result[name] = {"before": before, "after": after, "speedup": round(before / after, 1)}
-    book.engine.validate()
     return result
 
 

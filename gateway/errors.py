@@ -22,12 +22,14 @@ _CONFLICT = {
     "SYMBOL_ALREADY_HALTED",
     "SYMBOL_NOT_HALTED",
     "POST_ONLY_WOULD_TAKE",
+    "TOO_MANY_OPEN_ORDERS",
 }
 # Another account's order must look exactly like no order at all.
 _HIDDEN = {"NOT_ORDER_OWNER": "UNKNOWN_ORDER"}
 _MESSAGES = {
     "UNKNOWN_ORDER": "no such order among this account's orders",
     "UNKNOWN_SYMBOL": "no such symbol",
+    "TOO_MANY_OPEN_ORDERS": "the account has as many open orders as the symbol allows; cancel one first",
 }
 
 

@@ -7,12 +7,13 @@ and values of the wrong JSON type; the decimal strings are converted exactly by 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Context, Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.symbols import MAX_DECIMAL_CHARS, Symbol
+from runtime.symbols import DEFAULT_MAX_OPEN_ORDERS, MAX_DECIMAL_CHARS, MAX_OPEN_ORDERS, Symbol
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 # Extra decimals an average price keeps beyond the tick size's (an average is a ratio, not a tick).
@@ -83,6 +84,13 @@ class SymbolListing(Strict):
     reference_price: str = Field(max_length=MAX_DECIMAL_CHARS, examples=["0.4500"])
     band_percent: str = Field(max_length=MAX_DECIMAL_CHARS, examples=["10"])
     status: Literal["trading", "halted"] = "trading"
+    max_open_orders: int = Field(
+        default=DEFAULT_MAX_OPEN_ORDERS,
+        ge=0,
+        le=MAX_OPEN_ORDERS,
+        examples=[DEFAULT_MAX_OPEN_ORDERS],
+        description="Orders one account may have resting on the symbol (0: no limit).",
+    )
 
 
 class FillOut(BaseModel):
@@ -90,6 +98,34 @@ class FillOut(BaseModel):
     price: str
     quantity: str
     liquidity: Literal["maker", "taker"]
+
+
+class PreventedMatchOut(BaseModel):
+    """A match self-trade prevention stopped: one of the account's own orders was cut instead of trading.
+
+    Named after the prevented-match reports of exchanges ("EXPIRED_IN_MATCH"): the order cut, the
+    order it would have traded with, how much of it was cancelled and the mode that decided.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "11544872091288577",
+                    "order_id": "281474976710661",
+                    "counterparty_order_id": "281474976710650",
+                    "quantity": "0.5",
+                    "self_trade_prevention": "cancel_newest",
+                }
+            ]
+        }
+    )
+
+    event_id: str = Field(description="The id of the order's OrderCancelled execution event.")
+    order_id: str = Field(description="The order that was cut (this order, or the resting one).")
+    counterparty_order_id: str = Field(description="The other order of the prevented match.")
+    quantity: str = Field(description="How much of order_id was cancelled.")
+    self_trade_prevention: SelfTradePrevention = Field(description="The incoming order's mode.")
 
 
 class OrderOut(BaseModel):
@@ -110,6 +146,10 @@ class OrderOut(BaseModel):
     status: str = Field(examples=["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "pending"])
     created_at_ns: int | None = None
     fills: list[FillOut] = []
+    prevented_matches: list[PreventedMatchOut] = Field(
+        default=[],
+        description="The matches self-trade prevention stopped while this command ran, in order.",
+    )
     request_id: str
 
 
@@ -147,6 +187,9 @@ class SymbolOut(BaseModel):
     reference_price: str
     band_percent: str
     status: Literal["trading", "halted"]
+    max_open_orders: int = Field(
+        description="Orders one account may have resting on the symbol (0: no limit)."
+    )
 
 
 class AdminOut(BaseModel):
@@ -166,9 +209,13 @@ class ErrorOut(BaseModel):
 
 
 def order_out(
-    symbol: Symbol, state: dict[str, Any], fills: list[dict[str, Any]], request_id: str
+    symbol: Symbol,
+    state: dict[str, Any],
+    fills: list[dict[str, Any]],
+    request_id: str,
+    prevented_matches: Sequence[dict[str, Any]] = (),
 ) -> OrderOut:
-    """An OrderState (and the fills of its reply) in the API's terms."""
+    """An OrderState (and the fills and prevented matches of its reply) in the API's terms."""
     fills_out = [fill_out(symbol, f) for f in fills]
     return OrderOut(
         order_id=str(state["order_id"]),
@@ -184,6 +231,7 @@ def order_out(
         status=state["status"],
         created_at_ns=state["ts_ns"],
         fills=fills_out,
+        prevented_matches=[prevented_match_out(symbol, p) for p in prevented_matches],
         request_id=request_id,
     )
 
@@ -194,6 +242,16 @@ def fill_out(symbol: Symbol, fill: dict[str, Any]) -> FillOut:
         price=symbol.ticks_to_price(fill["price"]),
         quantity=symbol.lots_to_qty(fill["qty"]),
         liquidity="maker" if fill["liquidity"] == "MAKER" else "taker",
+    )
+
+
+def prevented_match_out(symbol: Symbol, prevented: dict[str, Any]) -> PreventedMatchOut:
+    return PreventedMatchOut(
+        event_id=str(prevented["event_id"]),
+        order_id=str(prevented["order_id"]),
+        counterparty_order_id=str(prevented["counterparty_order_id"]),
+        quantity=symbol.lots_to_qty(prevented["cancelled_qty"]),
+        self_trade_prevention=prevented["stp_mode"].lower(),
     )
 
 

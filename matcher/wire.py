@@ -82,6 +82,7 @@ _STPS: Final = dict(SelfTradePrevention.__members__)
 _SIDE_NAMES: Final = {member: name for name, member in _SIDES.items()}
 _ORDER_TYPE_NAMES: Final = {member: name for name, member in _ORDER_TYPES.items()}
 _TIME_IN_FORCE_NAMES: Final = {member: name for name, member in _TIMES_IN_FORCE.items()}
+_STP_NAMES: Final = {member: name for name, member in _STPS.items()}
 
 
 def event_id(offset: int, index: int) -> int:
@@ -216,6 +217,7 @@ def core_params(symbol: Symbol) -> SymbolParams:
         symbol.band_bps,
         symbol.reference_price_ticks,
         symbol.status == "halted",
+        symbol.max_open_orders,
     )
 
 
@@ -434,6 +436,8 @@ def _cancelled(e: OrderCancelled, eid: int) -> dict[str, Any]:
         "cancelled_qty": e.cancelled_qty,
         "leaves": e.leaves,
         "reason": e.reason,
+        "counterparty_order_id": e.counterparty_order_id,
+        "stp_mode": None if e.stp_mode is None else _STP_NAMES[e.stp_mode],
     }
 
 
@@ -497,6 +501,7 @@ def _reply(
     rejected = decoded.rejection or _rejection(events)
     orders: list[dict[str, Any]] = [] if subject is None else [order_state(subject)]
     fills: list[dict[str, Any]] = []
+    prevented: list[dict[str, Any]] = []
     book: dict[str, Any] | None = None
     for index, event in enumerate(events):
         kind = type(event)
@@ -508,6 +513,8 @@ def _reply(
             book = _depth(event)  # type: ignore[arg-type]
         elif kind is Fill:
             fills.append(_reply_fill(event, event_id(offset, index)))  # type: ignore[arg-type]
+        elif kind is OrderCancelled and event.stp_mode is not None:  # type: ignore[union-attr]
+            prevented.append(_prevented_match(event, event_id(offset, index)))  # type: ignore[arg-type]
     reason, _, _ = (rejected or "").partition(":")
     return {
         "request_id": decoded.origin.request_id,
@@ -519,6 +526,7 @@ def _reply(
         "reason": reason or None,
         "orders": orders,
         "fills": fills,
+        "prevented_matches": prevented,
         "book": book,
     }
 
@@ -538,6 +546,17 @@ def _reply_fill(fill: Fill, eid: int) -> dict[str, Any]:
         "price": fill.price,
         "qty": fill.qty,
         "liquidity": "TAKER",
+    }
+
+
+def _prevented_match(cancel: OrderCancelled, eid: int) -> dict[str, Any]:
+    """A self-trade prevention cancel as the Reply lists it."""
+    return {
+        "event_id": eid,
+        "order_id": cancel.order_id,
+        "counterparty_order_id": cancel.counterparty_order_id,
+        "cancelled_qty": cancel.cancelled_qty,
+        "stp_mode": _STP_NAMES[cancel.stp_mode],  # type: ignore[index]
     }
 
 

@@ -13,6 +13,7 @@ Every component loads the same YAML file (``symbols.yaml`` beside this module by
         reference_price: "65000.00"   # a multiple of tick_size
         band_percent: "10"        # orders priced over 10% from the reference are rejected ("0": no band)
         status: trading           # or halted
+        max_open_orders: 200      # optional (200): GTC limits an account may have resting (0: no limit)
 
 Inside the cluster prices are integer ticks and quantities integer lots. The conversions here
 between decimal strings (what REST speaks) and ticks/lots are exact: a value off the tick or
@@ -41,6 +42,13 @@ MAX_UNITS = (1 << 63) - 1
 MAX_DECIMAL_CHARS = 40
 BASIS_POINT = Decimal("0.01")  # in percent
 MAX_BAND_BPS = 10_000
+# Orders one account may have resting on one symbol when the entry does not say: Binance's
+# MAX_NUM_ORDERS. A venue open to strangers needs a bound, or one account can fill the book (and
+# the matcher's memory) with orders that cost nothing to place; 0 lifts it, for a private venue.
+DEFAULT_MAX_OPEN_ORDERS = 200
+# The highest limit an entry may set: a cancel-all of that many orders (two events each) stays far
+# below the events one command may number (matcher.wire.MAX_EVENTS_PER_COMMAND, 2**20).
+MAX_OPEN_ORDERS = 100_000
 
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _EXPONENT_NOTATION = re.compile(r"[-+]?[0-9.]+[eE][-+]?[0-9]+")
@@ -152,6 +160,7 @@ class Symbol:
     reference_price_ticks: int
     band_bps: int  # orders may be priced at most this many basis points away from the reference price
     status: SymbolStatus
+    max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS  # per account resting on this symbol; 0 = no limit
 
     def price_to_ticks(self, text: object) -> int:
         """A decimal price string of this symbol in ticks (DomainError OFF_TICK, ... if not exact)."""
@@ -180,6 +189,7 @@ class Symbol:
             "reference_price": self.ticks_to_price(self.reference_price_ticks),
             "band_percent": _to_decimal(self.band_bps, BASIS_POINT) if self.band_bps else NO_BAND,
             "status": self.status.value,
+            "max_open_orders": self.max_open_orders,
         }
 
 
@@ -195,6 +205,7 @@ _FIELDS = (
     "band_percent",
     "status",
 )
+_OPTIONAL_FIELDS = ("max_open_orders",)
 
 
 def parse_symbol(name: object, params: object, partition_count: int) -> Symbol:
@@ -214,7 +225,7 @@ def parse_symbol(name: object, params: object, partition_count: int) -> Symbol:
 def _parse_params(name: str, params: object, partition_count: int) -> Symbol:
     if not isinstance(params, Mapping):
         raise DomainError("INVALID_SYMBOL", f"expected a mapping of {', '.join(_FIELDS)}")
-    _check_fields(params, _FIELDS)
+    _check_fields(params, _FIELDS, optional=_OPTIONAL_FIELDS)
     tick_size = parse_positive_decimal(params["tick_size"], "tick_size")
     lot_size = parse_positive_decimal(params["lot_size"], "lot_size")
     min_qty_lots = _field(params, "min_qty", qty_to_lots, lot_size)
@@ -239,7 +250,17 @@ def _parse_params(name: str, params: object, partition_count: int) -> Symbol:
         reference_price_ticks=_field(params, "reference_price", price_to_ticks, tick_size),
         band_bps=band_bps,
         status=SymbolStatus(status),
+        max_open_orders=_max_open_orders(params.get("max_open_orders", DEFAULT_MAX_OPEN_ORDERS)),
     )
+
+
+def _max_open_orders(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_OPEN_ORDERS:
+        raise DomainError(
+            "INVALID_SYMBOL",
+            f"max_open_orders must be a whole number in 0..{MAX_OPEN_ORDERS} (0: no limit), got {value!r}",
+        )
+    return value
 
 
 def _band_bps(text: object) -> int:
@@ -260,14 +281,18 @@ def _field(
 
 
 def _check_fields(
-    mapping: Mapping[Any, object], expected: tuple[str, ...], reason: str = "INVALID_SYMBOL"
+    mapping: Mapping[Any, object],
+    expected: tuple[str, ...],
+    reason: str = "INVALID_SYMBOL",
+    optional: tuple[str, ...] = (),
 ) -> None:
     missing = [field for field in expected if field not in mapping]
     if missing:
         raise DomainError(reason, f"missing field {missing[0]!r}")
-    unknown = [key for key in mapping if key not in expected]
+    known = expected + optional
+    unknown = [key for key in mapping if key not in known]
     if unknown:
-        raise DomainError(reason, f"unknown field {unknown[0]!r} (expected: {', '.join(expected)})")
+        raise DomainError(reason, f"unknown field {unknown[0]!r} (expected: {', '.join(known)})")
 
 
 def _partition_count(value: object) -> int:

@@ -21,7 +21,7 @@ SPLIT_LISTS: Final = {
     "ExecutionReport": ("events",),
     "BookUpdate": ("events",),
     "BookSnapshot": ("bids", "asks"),
-    "Reply": ("orders", "fills", "book.bids", "book.asks"),
+    "Reply": ("orders", "fills", "prevented_matches", "book.bids", "book.asks"),
 }
 # Parts waiting for their siblings, at most: a reader that loses a part must not grow for ever.
 MAX_PENDING_RECORDS: Final = 10_000

@@ -114,7 +114,7 @@ async def place_order(
         )
     [state] = reply["orders"]
     gateway.metrics.orders.labels(state["status"].lower()).inc()
-    return order_out(symbol, state, reply["fills"], request_id)
+    return order_out(symbol, state, reply["fills"], request_id, reply["prevented_matches"])
 
 
 def _new_order(body: NewOrderRequest, key: ApiKey, symbol: Symbol, origin: dict[str, Any]) -> dict[str, Any]:
@@ -283,4 +283,4 @@ async def _order_command(
         )
     if not reply["orders"]:
         raise ApiError(404, "UNKNOWN_ORDER", "no such order among this account's orders")
-    return order_out(symbol, reply["orders"][0], reply["fills"], request_id)
+    return order_out(symbol, reply["orders"][0], reply["fills"], request_id, reply["prevented_matches"])

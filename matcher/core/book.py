@@ -225,14 +225,22 @@ class Book:
 
 
 class OrderBook:
-    """One symbol: its registry parameters, trading state, market-data sequence and both sides."""
+    """One symbol: its registry parameters, trading state, market-data sequence and both sides.
+
+    `by_account` indexes the resting orders by account (account -> order id -> order), so that
+    what one account asks of the book (its open orders, a cancel-all, its open-order limit) costs
+    its own orders, not the whole book's. Its dicts are in resting order, not order id order (an
+    amend that loses priority rests the order again): readers sort them by order id.
+    """
 
     __slots__ = (
         "asks",
         "band_bps",
         "bids",
+        "by_account",
         "halted",
         "last_price",
+        "max_open_orders",
         "max_qty",
         "min_qty",
         "reference_price",
@@ -247,6 +255,8 @@ class OrderBook:
         self.band_bps = params.band_bps
         self.reference_price = params.reference_price
         self.halted = params.halted
+        self.max_open_orders = params.max_open_orders
+        self.by_account: dict[str, dict[int, Order]] = {}  # no empty dicts: an account without orders goes
         self.seq = seq  # of the last market-data event of this symbol
         self.last_price = last_price  # of the last trade
         self.bids = Book(Side.BUY)
@@ -254,8 +264,39 @@ class OrderBook:
 
     def params(self) -> SymbolParams:
         return SymbolParams(
-            self.symbol, self.min_qty, self.max_qty, self.band_bps, self.reference_price, self.halted
+            self.symbol,
+            self.min_qty,
+            self.max_qty,
+            self.band_bps,
+            self.reference_price,
+            self.halted,
+            self.max_open_orders,
         )
+
+    def index(self, order: Order) -> None:
+        """Add a resting order to its account's orders."""
+        owned = self.by_account.get(order.account)
+        if owned is None:
+            owned = self.by_account[order.account] = {}
+        owned[order.order_id] = order
+
+    def unindex(self, order: Order) -> None:
+        """Take an order that stopped resting out of its account's orders."""
+        owned = self.by_account[order.account]
+        del owned[order.order_id]
+        if not owned:
+            del self.by_account[order.account]
+
+    def owned(self, account: str) -> list[Order]:
+        """The resting orders of `account`, oldest order id first."""
+        owned = self.by_account.get(account)
+        # Nearly sorted already (only amends move an order to the back): the sort is about linear.
+        return [] if owned is None else sorted(owned.values(), key=by_order_id)
+
+    def open_count(self, account: str) -> int:
+        """How many orders `account` has resting on this book."""
+        owned = self.by_account.get(account)
+        return 0 if owned is None else len(owned)
 
     def band(self) -> tuple[int, int] | None:
         """The lowest and highest price allowed now, or None when there is no band."""
@@ -265,3 +306,8 @@ class OrderBook:
         # |price - reference| * 10_000 <= band_bps * reference, in integers.
         width = self.band_bps * reference // 10_000
         return reference - width, reference + width
+
+
+def by_order_id(order: Order) -> int:
+    """The key that puts orders oldest order id first."""
+    return order.order_id

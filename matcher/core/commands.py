@@ -72,6 +72,10 @@ class SymbolParams(NamedTuple):
     band_bps: int = 0
     reference_price: int | None = None
     halted: bool = False
+    # A GTC limit order is rejected (TOO_MANY_OPEN_ORDERS) when its account already has this many
+    # orders resting on the symbol; 0 = no limit. The core's default is none, like the band's: the
+    # registry file, not the core, chooses a bound for a venue open to strangers.
+    max_open_orders: int = 0
 
 
 def symbol_params_problem(params: SymbolParams) -> str | None:
@@ -92,6 +96,8 @@ def symbol_params_problem(params: SymbolParams) -> str | None:
         return "reference_price must be a positive integer or None"
     if type(params.halted) is not bool:
         return "halted must be a bool"
+    if type(params.max_open_orders) is not int or params.max_open_orders < 0:
+        return "max_open_orders must be a non-negative integer"
     return None
 
 

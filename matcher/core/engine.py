@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any, Final
 
 from matcher.core import reasons, snapshot
-from matcher.core.book import Book, Order, OrderBook
+from matcher.core.book import Book, Order, OrderBook, by_order_id
 from matcher.core.commands import (
     CLIENT_ID_MEMORY_COMMANDS,
     AddSymbol,
@@ -91,8 +91,12 @@ _NO_LIMIT: Final = 2**127
 
 # Version 2 added, to each done order kept by client order id, the offset of the command that
 # finished it; a version 1 snapshot is read as if they had all finished at offset 0.
-SNAPSHOT_VERSION: Final = 2
-READABLE_SNAPSHOT_VERSIONS: Final = frozenset({1, 2})
+# Version 3 added each symbol's max_open_orders after its halted flag. An older snapshot is read
+# with no limit (0): its state was built by commands that met none, and a replay from it must
+# give the same answers as the original run did.
+SNAPSHOT_VERSION: Final = 3
+READABLE_SNAPSHOT_VERSIONS: Final = frozenset({1, 2, 3})
+_NO_OPEN_ORDER_LIMIT: Final = 0
 
 
 class InvariantViolation(Exception):
@@ -213,6 +217,12 @@ class MatchingEngine:
                     return self._reject_new(command, order_id, reasons.PRICE_OUT_OF_BAND)
         if post_only and self._crosses(opp, limit_key):
             return self._reject_new(command, order_id, reasons.POST_ONLY_WOULD_TAKE)
+        # Checked before matching, like an exchange's MAX_NUM_ORDERS filter: only an order that could
+        # rest counts (a GTC limit), and whether it would rest after matching does not matter, so the
+        # rule needs nothing but the account's count.
+        max_open = book.max_open_orders
+        if max_open and tif is GTC and order_type is LIMIT and book.open_count(account) >= max_open:
+            return self._reject_new(command, order_id, reasons.TOO_MANY_OPEN_ORDERS)
         # What Order(...) does, without the Python frame of __init__: ~6% of the whole replay.
         order = _alloc(Order)
         order.order_id = order_id
@@ -252,13 +262,20 @@ class MatchingEngine:
             level.total = total = level.total + leaves
             order.level = level
             self._orders[order_id] = order
+            # What book.index(order) does, inline (as the rest of this block: keep the two alike).
+            owned = book.by_account.get(account)
+            if owned is None:
+                owned = book.by_account[account] = {}
+            owned[order_id] = order
             book.seq = seq = book.seq + 1
             events.append(BookLevel((symbol, seq, ts, side, price, total, len(level))))
             if cid is not None:
                 self._by_client_id[account, cid] = order
         elif order_type is MARKET and tif is not FOK:
             events.append(
-                OrderCancelled((ts, symbol, order_id, account, cid, leaves, 0, reasons.NO_LIQUIDITY))
+                OrderCancelled(
+                    (ts, symbol, order_id, account, cid, leaves, 0, reasons.NO_LIQUIDITY, None, None)
+                )
             )
             if cid is not None:
                 self._retire(order, CANCELLED, order_type)
@@ -330,7 +347,7 @@ class MatchingEngine:
         taker's leaves and filled. The caller decides what happens to the rest. Returns
         whether self-trade prevention cancelled the taker's rest.
         """
-        heap, levels, orders = opp.heap, opp.levels, self._orders
+        heap, levels, orders, by_account = opp.heap, opp.levels, self._orders, book.by_account
         append = events.append
         ts, symbol, aggressor, maker_side = taker.ts, book.symbol, taker.side, opp.side
         taker_id, account, taker_cid, stp = taker.order_id, taker.account, taker.client_order_id, taker.stp
@@ -383,6 +400,11 @@ class MatchingEngine:
                     maker.filled += traded
                     maker.level = None
                     del orders[maker_id]
+                    # What book.unindex(maker) does, inline: a filled maker is the commonest way out.
+                    owned = by_account[maker.account]
+                    del owned[maker_id]
+                    if not owned:
+                        del by_account[maker.account]
                     done += 1
                     if maker.client_order_id is not None:
                         self._retire(maker, FILLED)
@@ -444,7 +466,7 @@ class MatchingEngine:
             # The smaller is cancelled, the larger shrinks by as much; both go when equal.
             maker_cut = taker_cut = min(maker.leaves, remaining)
         if maker_cut:
-            self._cut(book, maker, maker_cut, taker.ts, events)
+            self._cut(book, maker, taker, maker_cut, events)
         if taker_cut:
             remaining -= taker_cut
             if remaining:  # a decrement shrinks the order; a cut to nothing cancels it, qty unchanged
@@ -460,13 +482,15 @@ class MatchingEngine:
                         taker_cut,
                         remaining,
                         reasons.SELF_TRADE_PREVENTION,
+                        maker.order_id,
+                        mode,
                     ),
                 )
             )
         return remaining
 
-    def _cut(self, book: OrderBook, maker: Order, qty: int, ts: int, events: list[Event]) -> None:
-        """Self-trade prevention takes `qty` off a resting order: all of it cancels the order."""
+    def _cut(self, book: OrderBook, maker: Order, taker: Order, qty: int, events: list[Event]) -> None:
+        """Self-trade prevention (`taker`'s mode) takes `qty` off a resting order: all of it cancels it."""
         leaves = maker.leaves - qty
         if leaves:
             maker.leaves = leaves
@@ -474,12 +498,13 @@ class MatchingEngine:
         else:
             maker.level = None
             del self._orders[maker.order_id]
+            book.unindex(maker)
             if maker.client_order_id is not None:
                 self._retire(maker, CANCELLED)
         events.append(
             OrderCancelled(
                 (
-                    ts,
+                    taker.ts,
                     book.symbol,
                     maker.order_id,
                     maker.account,
@@ -487,6 +512,8 @@ class MatchingEngine:
                     qty,
                     leaves,
                     reasons.SELF_TRADE_PREVENTION,
+                    taker.order_id,
+                    taker.stp,
                 ),
             )
         )
@@ -504,6 +531,7 @@ class MatchingEngine:
         level.total = total = level.total + order.leaves
         order.level = level
         self._orders[order.order_id] = order
+        book.index(order)
         book.seq = seq = book.seq + 1
         events.append(BookLevel((book.symbol, seq, order.ts, order.side, price, total, len(level))))
 
@@ -515,6 +543,7 @@ class MatchingEngine:
         level.total = total = level.total - order.leaves
         order.level = None
         del self._orders[order.order_id]
+        book.unindex(order)
         book.seq = seq = book.seq + 1
         events.append(BookLevel((book.symbol, seq, ts, order.side, level.price, total, len(level))))
         if not level:
@@ -551,6 +580,8 @@ class MatchingEngine:
                     order.leaves,
                     0,
                     reasons.USER_REQUESTED,
+                    None,
+                    None,
                 ),
             )
         ]
@@ -608,6 +639,8 @@ class MatchingEngine:
                         leaves,
                         0,
                         reasons.AMENDED_BELOW_FILLED,
+                        None,
+                        None,
                     ),
                 )
             ]
@@ -663,7 +696,7 @@ class MatchingEngine:
         if book is None:
             return self._reject(command, reasons.UNKNOWN_SYMBOL)
         events: list[Event] = []
-        for order in _owned(book, account):
+        for order in book.owned(account):
             events.append(
                 OrderCancelled(
                     (
@@ -675,6 +708,8 @@ class MatchingEngine:
                         order.leaves,
                         0,
                         reasons.CANCEL_ALL,
+                        None,
+                        None,
                     ),
                 )
             )
@@ -762,15 +797,15 @@ class MatchingEngine:
     def open_orders(self, account: str, symbol: str | None = None) -> tuple[OrderState, ...]:
         """The account's open orders (on `symbol`, or on every symbol), oldest order id first.
 
-        There is no per-account index (it would cost every order two more dict updates), so this
-        scans the resting orders of the symbol, or of the whole partition: fine for a query.
+        Each book's index by account gives them: a query costs the account's orders, not the book's.
         """
         if symbol is None:
             books: Iterable[OrderBook] = self._books.values()
         else:
             books = [self._books[symbol]] if symbol in self._books else []
-        owned = [order for book in books for order in _owned(book, account)]
-        return tuple(order.state() for order in sorted(owned, key=_by_order_id))
+        owned = [order for book in books for order in book.owned(account)]
+        owned.sort(key=by_order_id)  # the books' runs merged (one run: a linear check)
+        return tuple(order.state() for order in owned)
 
     def order_state(self, order_id: int) -> OrderState | None:
         """An open order's state, or None when no order with this id is open."""
@@ -835,6 +870,7 @@ class MatchingEngine:
                         _check(self._orders.get(oid) is order, f"{where}: order {oid} not in the id index")
                         _check(oid not in seen, f"{where}: order {oid} rests twice")
                         seen.add(oid)
+            _check_account_index(book)
             best_bid, best_ask = book.bids.best(), book.asks.best()
             _check(
                 best_bid is None or best_ask is None or best_bid.price < best_ask.price,
@@ -894,16 +930,17 @@ class MatchingEngine:
             )
         if version == 1:
             done = [(account, cid, 0, state) for account, cid, state in done]
+        if version < 3:
+            books = [(*book[:6], _NO_OPEN_ORDER_LIMIT, *book[6:]) for book in books]
         self._books, self._orders, self._by_client_id, self._done = {}, {}, {}, deque()
         self._rebuild(books, done)
 
     def _rebuild(self, books: list[Any], done: list[Any]) -> None:
         """Fill the (empty) engine from the books and done orders of a snapshot payload."""
         orders, by_client_id = self._orders, self._by_client_id
-        for symbol, min_qty, max_qty, band_bps, reference, halted, seq, last_price, sides in books:
-            book = OrderBook(
-                SymbolParams(symbol, min_qty, max_qty, band_bps, reference, halted), seq, last_price
-            )
+        for symbol, min_qty, max_qty, band_bps, reference, halted, max_open, seq, last_price, sides in books:
+            params = SymbolParams(symbol, min_qty, max_qty, band_bps, reference, halted, max_open)
+            book = OrderBook(params, seq, last_price)
             self._books[symbol] = book
             for own, levels in zip((book.bids, book.asks), sides, strict=True):
                 side = own.side
@@ -931,6 +968,7 @@ class MatchingEngine:
                         level.append(order)
                         total += leaves
                         orders[order_id] = order
+                        book.index(order)
                         if cid is not None:
                             by_client_id[account, cid] = order
                     level.total = total
@@ -967,7 +1005,8 @@ class MatchingEngine:
     def _state(self) -> tuple[Any, ...]:
         """The whole state as plain values in a canonical order: what snapshots are made of.
 
-        (partition, books, done): per book its registry entry, seq and last trade price, then per
+        (partition, books, done): per book its registry entry (halted, then max_open_orders, last), seq
+        and last trade price, then per
         side its levels best first as (price, orders oldest first); ``done`` holds the final states
         of done orders that have a client order id, by (account, client order id), each with the
         offset of the command that finished it.
@@ -987,6 +1026,7 @@ class MatchingEngine:
                     book.band_bps,
                     book.reference_price,
                     book.halted,
+                    book.max_open_orders,
                     book.seq,
                     book.last_price,
                     sides,
@@ -1027,21 +1067,15 @@ _order_row: Final = attrgetter(
 )
 
 
-def _owned(book: OrderBook, account: str) -> list[Order]:
-    """The resting orders of `account` on `book`, oldest order id first."""
-    owned = [
-        order
-        for own in (book.bids, book.asks)
-        for level in own.levels.values()
-        for order in level
-        if order.account == account
-    ]
-    owned.sort(key=_by_order_id)
-    return owned
-
-
-def _by_order_id(order: Order) -> int:
-    return order.order_id
+def _check_account_index(book: OrderBook) -> None:
+    """The index by account holds exactly the book's resting orders (the same objects), by account."""
+    scanned: dict[str, dict[int, Order]] = {}
+    for own in (book.bids, book.asks):
+        for level in own.levels.values():
+            for order in level:
+                scanned.setdefault(order.account, {})[order.order_id] = order
+    # Orders compare by identity, so equal dicts hold the very orders that rest (and no empty dict).
+    _check(book.by_account == scanned, f"{book.symbol}: the index by account differs from the resting orders")
 
 
 def _plain(value: object) -> object:

@@ -18,7 +18,15 @@ import collections
 from operator import itemgetter
 from typing import Any, ClassVar, Final, Self
 
-from matcher.core.commands import NewOrder, OrderStatus, OrderType, Side, SymbolParams, TimeInForce
+from matcher.core.commands import (
+    NewOrder,
+    OrderStatus,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    SymbolParams,
+    TimeInForce,
+)
 
 # Offsets take the low 48 bits of an id (2.8e14 commands per partition), the partition the rest.
 OFFSET_BITS: Final = 48
@@ -122,7 +130,13 @@ class Fill(Record):
 
 
 class OrderCancelled(Record):
-    """`cancelled_qty` of an order stopped working; `leaves` is still open (0 = the order is done)."""
+    """`cancelled_qty` of an order stopped working; `leaves` is still open (0 = the order is done).
+
+    A cancel by self-trade prevention names the match it prevented, as an exchange's "expired in
+    match" report does: the order on the other side of it (`counterparty_order_id`: the resting
+    order when the incoming one is cut, the incoming order when the resting one is) and the mode
+    that decided (`stp_mode`, the incoming order's). Both are None for every other reason.
+    """
 
     __slots__ = ()
 
@@ -134,6 +148,8 @@ class OrderCancelled(Record):
     cancelled_qty: int
     leaves: int
     reason: str
+    counterparty_order_id: int | None
+    stp_mode: SelfTradePrevention | None
 
 
 class OrderExpired(Record):

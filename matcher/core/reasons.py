@@ -27,6 +27,8 @@ QTY_BELOW_MIN: Final = "QTY_BELOW_MIN"
 QTY_ABOVE_MAX: Final = "QTY_ABOVE_MAX"
 PRICE_OUT_OF_BAND: Final = "PRICE_OUT_OF_BAND"
 POST_ONLY_WOULD_TAKE: Final = "POST_ONLY_WOULD_TAKE"
+# The account already has the symbol's max_open_orders resting: a GTC limit could add one more.
+TOO_MANY_OPEN_ORDERS: Final = "TOO_MANY_OPEN_ORDERS"
 MISSING_ORDER_REFERENCE: Final = "MISSING_ORDER_REFERENCE"
 NOTHING_TO_AMEND: Final = "NOTHING_TO_AMEND"
 INVALID_DEPTH: Final = "INVALID_DEPTH"
@@ -64,6 +66,7 @@ ALL: Final = frozenset(
         QTY_ABOVE_MAX,
         PRICE_OUT_OF_BAND,
         POST_ONLY_WOULD_TAKE,
+        TOO_MANY_OPEN_ORDERS,
         MISSING_ORDER_REFERENCE,
         NOTHING_TO_AMEND,
         INVALID_DEPTH,

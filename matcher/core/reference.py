@@ -9,14 +9,17 @@ the model-based tests compare two independent readings of the same rules:
 - New order checks, in order: duplicate client order id (answers the first order's state),
   unknown symbol, side, halted, order type, time in force, self-trade prevention mode,
   quantity (type, min, max), price (a limit needs a positive integer, a market order none),
-  post-only (only for GTC limits), price band, post-only that would take.
+  post-only (only for GTC limits), price band, post-only that would take, and last the symbol's
+  open-order limit: a GTC limit order of an account that already has ``max_open_orders`` orders
+  resting on the symbol (0 = no limit) is refused before it matches, whether or not it would rest.
 - Matching: best price first, oldest first within a price, at the resting order's price;
   a market order may go as far as the band's edge (no limit without a band). Per match one
   Fill and one Trade; per price level whose quantity changed, one BookLevel after the level.
 - Self-trade prevention (the incoming order's mode, when it meets its own account's resting
   order): CANCEL_NEWEST cancels the incoming order's rest; CANCEL_OLDEST cancels the resting
   order; CANCEL_BOTH both; DECREMENT_AND_CANCEL takes the smaller size off both, which cancels
-  the smaller (both when equal). A cut that leaves an order open shrinks its quantity.
+  the smaller (both when equal). A cut that leaves an order open shrinks its quantity. Each
+  cut names the other order of the prevented match and the mode.
 - The rest: GTC limit rests (BookLevel); market is cancelled (NO_LIQUIDITY); IOC expires
   (IMMEDIATE_OR_CANCEL); FOK expires untouched (FOK_NOT_FILLABLE) unless it can fill completely.
 - A done order (or rejected new order) with a client order id is remembered by it until the
@@ -272,7 +275,16 @@ class ReferenceEngine:
             return reasons.PRICE_OUT_OF_BAND
         if c.post_only and self._would_take(c.symbol, c.side, c.price):
             return reasons.POST_ONLY_WOULD_TAKE
+        if self._at_open_order_limit(sym, c):
+            return reasons.TOO_MANY_OPEN_ORDERS
         return None
+
+    def _at_open_order_limit(self, sym: _Symbol, c: NewOrder) -> bool:
+        """Whether `c` could rest and its account already has the most resting orders the symbol allows."""
+        limit = sym.params.max_open_orders
+        could_rest = c.order_type == OrderType.LIMIT and c.time_in_force == TimeInForce.GTC
+        resting = sum(1 for o in self.resting[c.symbol] if o.account == c.account)
+        return bool(limit) and could_rest and resting >= limit
 
     @staticmethod
     def _qty_problem(sym: _Symbol, qty: object) -> str | None:
@@ -361,6 +373,8 @@ class ReferenceEngine:
                     order.leaves,
                     0,
                     reasons.NO_LIQUIDITY,
+                    None,
+                    None,
                 )
             )
             status = OrderStatus.CANCELLED
@@ -475,7 +489,7 @@ class ReferenceEngine:
         taker_cut = taker.leaves if mode in (STP.CANCEL_NEWEST, STP.CANCEL_BOTH) else 0
         if mode == STP.DECREMENT_AND_CANCEL:
             maker_cut = taker_cut = min(maker.leaves, taker.leaves)
-        for order, cut in ((maker, maker_cut), (taker, taker_cut)):
+        for order, cut, counterparty in ((maker, maker_cut, taker), (taker, taker_cut, maker)):
             if not cut:
                 continue
             order.leaves -= cut
@@ -493,6 +507,8 @@ class ReferenceEngine:
                     cut,
                     order.leaves,
                     reasons.SELF_TRADE_PREVENTION,
+                    counterparty.order_id,
+                    mode,
                 )
             )
         return taker_cut > 0 and taker.leaves == 0
@@ -520,7 +536,9 @@ class ReferenceEngine:
     def _cancel_resting(self, order: _Order, ts: int, reason: str, events: list[Event]) -> None:
         """Cancel all that is left of a resting order and take it off the book."""
         symbol, order_id, account, cid = order.symbol, order.order_id, order.account, order.client_order_id
-        events.append(OrderCancelled.of(ts, symbol, order_id, account, cid, order.leaves, 0, reason))
+        events.append(
+            OrderCancelled.of(ts, symbol, order_id, account, cid, order.leaves, 0, reason, None, None)
+        )
         self._unlink(order, OrderStatus.CANCELLED, ts, events)
 
     def _unlink(self, order: _Order, status: OrderStatus | None, ts: int, events: list[Event]) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
 import re
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastavro import parse_schema, schemaless_writer
 
 from runtime.errors import UserError
 from schemas import CodecError, DecodeError, EncodeError, SchemaError, decode, default_codec, encode
+from schemas.codec import RELEASED_FILE, SCHEMA_DIR
 
 ORIGIN = {
     "request_id": "req-7f3a",
@@ -76,6 +80,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "reference_price": "0.4500",
             "band_percent": "20",
             "status": "trading",
+            "max_open_orders": 200,
         },
     },
     "RequestBookSnapshot": {"origin": ORIGIN, "symbol": "SOL-USD"},
@@ -112,6 +117,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "price": 6_500_000,
                 "qty": 50,
                 "liquidity": "TAKER",
+            }
+        ],
+        "prevented_matches": [
+            {
+                "event_id": (41 << 16) | 2,
+                "order_id": ORDER_ID,
+                "counterparty_order_id": RESTING_ID,
+                "cancelled_qty": 100,
+                "stp_mode": "CANCEL_NEWEST",
             }
         ],
         "book": {"seq": 1_002, "bids": [{"price": 6_500_001, "qty": 100, "order_count": 1}], "asks": []},
@@ -164,6 +178,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                     "cancelled_qty": 100,
                     "leaves": 0,
                     "reason": "SELF_TRADE_PREVENTION",
+                    "counterparty_order_id": RESTING_ID,
+                    "stp_mode": "CANCEL_NEWEST",
                 },
             ),
         ],
@@ -227,6 +243,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "reference_price": "0.4500",
             "band_percent": "10",
             "status": "trading",
+            "max_open_orders": 50,
         },
         "halted": None,
     },
@@ -472,3 +489,39 @@ def test_decode_refuses_an_enum_index_out_of_range() -> None:
 
 def test_schema_errors_are_user_errors() -> None:
     assert issubclass(SchemaError, UserError)
+
+
+def _written_by(name: str, version: int, record: dict[str, Any]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """``record`` as a writer of the released ``version`` of ``name`` put it on the wire."""
+    released = json.loads((SCHEMA_DIR / RELEASED_FILE).read_text(encoding="utf-8"))
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, parse_schema(json.loads(released[name][str(version)])), record)
+    return buffer.getvalue(), _headers(name, str(version))
+
+
+def test_a_cancel_written_before_prevented_matches_were_reported_reads_with_no_counterparty() -> None:
+    _, cancel = EXAMPLES["ExecutionReport"]["events"][2]
+    before = {k: v for k, v in cancel.items() if k not in ("counterparty_order_id", "stp_mode")}
+    old = {**EXAMPLES["ExecutionReport"], "events": [("exchange.OrderCancelled", before)]}
+
+    _, record = decode(*_written_by("ExecutionReport", 2, old))
+
+    [(_, event)] = record["events"]
+    assert (event["counterparty_order_id"], event["stp_mode"]) == (None, None)
+
+
+def test_a_reply_written_before_prevented_matches_were_reported_reads_with_none() -> None:
+    old = {k: v for k, v in EXAMPLES["Reply"].items() if k != "prevented_matches"}
+
+    _, record = decode(*_written_by("Reply", 2, old))
+
+    assert record["prevented_matches"] == []
+
+
+def test_a_listing_written_before_open_order_limits_reads_with_no_limit() -> None:
+    # Its symbol was matched without a limit: a replay of the listing must not add one.
+    params = {k: v for k, v in EXAMPLES["AddSymbol"]["params"].items() if k != "max_open_orders"}
+
+    _, record = decode(*_written_by("AddSymbol", 1, {**EXAMPLES["AddSymbol"], "params": params}))
+
+    assert record["params"]["max_open_orders"] == 0

@@ -102,6 +102,17 @@ def test_a_sweep_reply_carries_every_fill_across_its_parts() -> None:
     assert join_parts("Reply", parts) == unsplit
 
 
+def test_a_reply_that_prevents_many_self_trades_carries_every_prevented_match_across_its_parts() -> None:
+    sweep = {**_new_order("stp", "alice", "BUY", RESTING, None), "self_trade_prevention": "CANCEL_OLDEST"}
+    split, whole = _same_flow(("NewOrder", sweep))
+
+    parts = _decoded(split, "replies")
+    [unsplit] = _decoded(whole, "replies")
+    assert len(parts) > 1
+    assert len(unsplit["prevented_matches"]) == RESTING
+    assert join_parts("Reply", parts) == unsplit
+
+
 def test_an_open_orders_reply_is_split_and_joined() -> None:
     query = {
         "origin": _origin("q"),
@@ -201,7 +212,15 @@ def test_a_command_with_more_events_than_ids_can_number_is_unwritable() -> None:
 
 
 def _reply_part(part: int, parts: int, fills: list[int]) -> dict[str, Any]:
-    return {"request_id": "r", "part": part, "parts": parts, "orders": [], "fills": fills, "book": None}
+    return {
+        "request_id": "r",
+        "part": part,
+        "parts": parts,
+        "orders": [],
+        "fills": fills,
+        "prevented_matches": [],
+        "book": None,
+    }
 
 
 def test_a_joiner_hands_back_the_whole_once_every_part_came_in_any_order_and_repeated() -> None:

@@ -96,6 +96,42 @@ def test_a_cross_reports_both_sides_and_a_public_trade_with_the_fills_event_id()
     assert fill["event_id"] >> EVENT_INDEX_BITS == 1  # the offset of the command that traded
 
 
+def test_a_self_trade_prevention_cancel_reports_the_prevented_match_on_executions_and_in_the_reply() -> None:
+    venue = Harness()
+    venue.send("NewOrder", _new_order("r1", "alice", "a-1", "SELL", 5, 100))
+    taker = {**_new_order("r2", "alice", "a-2", "BUY", 3, 101), "self_trade_prevention": "CANCEL_BOTH"}
+
+    out = venue.send("NewOrder", taker)
+
+    resting, incoming = command_id(PARTITION, 0), command_id(PARTITION, 1)
+    _, report = out["executions"]
+    cancels = [e for name, e in report["events"] if name == "exchange.OrderCancelled"]
+    assert [(e["order_id"], e["counterparty_order_id"], e["stp_mode"]) for e in cancels] == [
+        (resting, incoming, "CANCEL_BOTH"),
+        (incoming, resting, "CANCEL_BOTH"),
+    ]
+    _, reply = out["replies"]
+    prevented = reply["prevented_matches"]
+    assert [(p["order_id"], p["counterparty_order_id"], p["cancelled_qty"]) for p in prevented] == [
+        (resting, incoming, 5),
+        (incoming, resting, 3),
+    ]
+    assert [p["event_id"] for p in prevented] == [e["event_id"] for e in cancels]
+    assert reply["fills"] == []
+
+
+def test_a_cancel_for_another_reason_names_no_prevented_match() -> None:
+    venue = Harness()
+    venue.send("NewOrder", _new_order("r1", "alice", "a-1", "BUY", 5, 100))
+
+    out = venue.send("CancelAll", {"origin": _origin("r2"), "symbol": SYMBOL, "account": "alice"})
+
+    [(_, cancel)] = out["executions"][1]["events"]
+    assert cancel["reason"] == "CANCEL_ALL"
+    assert (cancel["counterparty_order_id"], cancel["stp_mode"]) == (None, None)
+    assert out["replies"][1]["prevented_matches"] == []
+
+
 def test_a_rejected_order_is_answered_with_its_reason_and_changes_no_book() -> None:
     venue = Harness()
 
@@ -161,6 +197,7 @@ def _listing(partition: int = PARTITION) -> dict[str, Any]:
         "reference_price": "10.00",
         "band_percent": "10",
         "status": "trading",
+        "max_open_orders": 2,
     }
 
 
@@ -182,6 +219,22 @@ def test_an_added_symbol_is_published_with_its_listing_for_gateways_and_relays()
     assert name == "SymbolUpdate"
     assert (update["symbol"], update["command_offset"], update["halted"]) == ("XYZ", 0, None)
     assert update["params"] == _listing()
+
+
+def test_an_added_symbols_open_order_limit_rejects_an_accounts_order_beyond_it() -> None:
+    venue = Harness()
+    venue.send("AddSymbol", {"origin": _origin("r1"), "symbol": "XYZ", "params": _listing()})
+    orders = [
+        {**_new_order(f"r{i}", "alice", f"a-{i}", "BUY", 1, 900 + i), "symbol": "XYZ"} for i in range(3)
+    ]
+
+    replies = [venue.send("NewOrder", order)["replies"][1] for order in orders]
+
+    assert [(r["result"], r["reason"]) for r in replies] == [
+        ("ACCEPTED", None),
+        ("ACCEPTED", None),
+        ("REJECTED", "TOO_MANY_OPEN_ORDERS"),
+    ]
 
 
 def test_a_halt_and_a_resume_are_published_as_status_changes_keyed_apart_from_the_listing() -> None:

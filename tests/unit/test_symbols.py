@@ -13,6 +13,7 @@ import yaml
 from runtime.errors import UserError
 from runtime.settings import DEFAULT_SYMBOLS_FILE
 from runtime.symbols import (
+    DEFAULT_MAX_OPEN_ORDERS,
     DomainError,
     Symbol,
     SymbolRegistry,
@@ -86,6 +87,7 @@ def test_a_symbol_gets_integer_parameters_for_the_core(tmp_path: Path) -> None:
         reference_price_ticks=6_500_000,
         band_bps=1_000,
         status=SymbolStatus.TRADING,
+        max_open_orders=200,
     )
 
 
@@ -97,6 +99,23 @@ def test_a_zero_band_means_no_band_and_stays_zero_in_the_file_form(tmp_path: Pat
 
     assert btc.band_bps == 0
     assert btc.to_params()["band_percent"] == "0"
+
+
+def test_an_entry_without_an_open_order_limit_gets_the_default_bound(tmp_path: Path) -> None:
+    btc = load_registry(_write(tmp_path, _document()))["BTC-USD"]
+
+    assert btc.max_open_orders == DEFAULT_MAX_OPEN_ORDERS == 200
+    assert btc.to_params()["max_open_orders"] == 200
+
+
+def test_an_open_order_limit_of_zero_means_no_limit_and_stays_zero(tmp_path: Path) -> None:
+    document = _document()
+    document["symbols"]["BTC-USD"]["max_open_orders"] = 0
+
+    btc = load_registry(_write(tmp_path, document))["BTC-USD"]
+
+    assert btc.max_open_orders == 0
+    assert btc.to_params()["max_open_orders"] == 0
 
 
 def test_the_registry_knows_its_partition_count(tmp_path: Path) -> None:
@@ -232,6 +251,13 @@ def test_a_malformed_registry_is_refused(tmp_path: Path, document: Any, message:
         ({"status": "open"}, "status must be 'trading' or 'halted', got 'open'"),
         ({"lot_size": None}, "missing field 'lot_size'"),
         ({"tick": "0.01"}, "unknown field 'tick'"),
+        (
+            {"max_open_orders": -1},
+            "max_open_orders must be a whole number in 0..100000 (0: no limit), got -1",
+        ),
+        ({"max_open_orders": 100_001}, "max_open_orders must be a whole number in 0..100000"),
+        ({"max_open_orders": "200"}, "max_open_orders must be a whole number in 0..100000"),
+        ({"max_open_orders": True}, "max_open_orders must be a whole number in 0..100000"),
     ],
 )
 def test_a_bad_symbol_parameter_is_named_with_its_symbol(tmp_path: Path, changes: Any, message: str) -> None:

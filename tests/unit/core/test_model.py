@@ -41,7 +41,8 @@ from tests.unit.core.conftest import CORE_SETTINGS
 
 PARTITION = 1
 SYMBOLS = [
-    SymbolParams("AAA", min_qty=1, max_qty=20, band_bps=300, reference_price=100),  # band 97..103 at first
+    # Band 97..103 at first; an account's fifth resting order is refused.
+    SymbolParams("AAA", min_qty=1, max_qty=20, band_bps=300, reference_price=100, max_open_orders=4),
     SymbolParams("BBB"),
 ]
 ACCOUNTS = ("alice", "bob")
@@ -245,16 +246,22 @@ class EngineVsReference(RuleBasedStateMachine):
         self.send(CancelAll(self.offset, symbol, account))
 
     @rule(
-        symbol=symbols, which=st.integers(0, 9), min_qty=st.integers(0, 3), band_bps=st.sampled_from([0, 300])
+        symbol=symbols,
+        which=st.integers(0, 9),
+        min_qty=st.integers(0, 3),
+        band_bps=st.sampled_from([0, 300]),
+        max_open=st.integers(-1, 3),
     )
-    def admin(self, symbol: str, which: int, min_qty: int, band_bps: int) -> None:
+    def admin(self, symbol: str, which: int, min_qty: int, band_bps: int, max_open: int) -> None:
         # Halts are rare, so that most steps see a trading book; resumes mostly find nothing to resume.
         if which == 0:
             self.send(Halt(self.offset, symbol))
         elif which < 6:
             self.send(Resume(self.offset, symbol))
         else:
-            self.send(AddSymbol(self.offset, SymbolParams(symbol, min_qty, 30, band_bps, 100)))
+            self.send(
+                AddSymbol(self.offset, SymbolParams(symbol, min_qty, 30, band_bps, 100, False, max_open))
+            )
 
     @rule(
         which=st.integers(0, 2),
@@ -295,6 +302,9 @@ class EngineVsReference(RuleBasedStateMachine):
             assert engine.book_depth(params.symbol) == reference.book_depth(params.symbol)
         for account in ACCOUNTS:
             assert engine.open_orders(account) == reference.open_orders(account)
+            for params in engine.symbols():
+                mine = engine.open_orders(account, params.symbol)
+                assert mine == reference.open_orders(account, params.symbol)
             for cid in CLIENT_IDS:
                 assert engine.order_by_client_id(account, cid) == reference.order_by_client_id(account, cid)
 

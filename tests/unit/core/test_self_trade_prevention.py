@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from matcher.core import (
+    Cancel,
+    CancelAll,
     Fill,
     OrderCancelled,
     OrderExpired,
@@ -19,6 +21,15 @@ def cancellations(events: list[object]) -> list[tuple[int, int, int]]:
     """(order id, cancelled qty, leaves) of each self-trade prevention cancellation, in order."""
     return [
         (c.order_id, c.cancelled_qty, c.leaves)
+        for c in of_type(events, OrderCancelled)  # type: ignore[arg-type]
+        if c.reason == reasons.SELF_TRADE_PREVENTION
+    ]
+
+
+def prevented_matches(events: list[object]) -> list[tuple[int, int | None, SelfTradePrevention | None]]:
+    """(cancelled order id, counterparty order id, mode) of each self-trade prevention cancellation."""
+    return [
+        (c.order_id, c.counterparty_order_id, c.stp_mode)
         for c in of_type(events, OrderCancelled)  # type: ignore[arg-type]
         if c.reason == reasons.SELF_TRADE_PREVENTION
     ]
@@ -160,3 +171,60 @@ def test_fok_order_with_cancel_oldest_counts_only_other_accounts_liquidity(new_v
 
     assert cancellations(events) == [(own, 5, 0)]
     assert sum(f.qty for f in of_type(events, Fill)) == 6
+
+
+def test_cancel_newest_names_the_resting_order_as_the_counterparty_of_the_incoming_orders_cancel(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
+    own = venue.place(sell(5, 100))
+
+    events = venue.send(buy(10, 100, stp=STP.CANCEL_NEWEST))
+
+    assert prevented_matches(events) == [(events[0].order_id, own, STP.CANCEL_NEWEST)]
+
+
+def test_cancel_oldest_names_the_incoming_order_as_the_counterparty_of_the_resting_orders_cancel(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
+    own = venue.place(sell(5, 100))
+
+    events = venue.send(buy(4, 100, stp=STP.CANCEL_OLDEST))
+
+    assert prevented_matches(events) == [(own, events[0].order_id, STP.CANCEL_OLDEST)]
+
+
+def test_cancel_both_names_each_order_as_the_others_counterparty(new_venue: NewVenue) -> None:
+    venue = new_venue()
+    own = venue.place(sell(5, 100))
+
+    events = venue.send(buy(4, 100, stp=STP.CANCEL_BOTH))
+
+    taker = events[0].order_id
+    assert prevented_matches(events) == [(own, taker, STP.CANCEL_BOTH), (taker, own, STP.CANCEL_BOTH)]
+
+
+def test_decrement_and_cancel_names_the_counterparty_and_the_mode_of_a_cut_that_leaves_the_order_open(
+    new_venue: NewVenue,
+) -> None:
+    venue = new_venue()
+    own = venue.place(sell(10, 100))
+
+    events = venue.send(buy(4, 100, stp=STP.DECREMENT_AND_CANCEL))
+
+    taker = events[0].order_id
+    mode = STP.DECREMENT_AND_CANCEL
+    assert prevented_matches(events) == [(own, taker, mode), (taker, own, mode)]
+
+
+def test_cancels_for_any_other_reason_name_no_counterparty_and_no_mode(new_venue: NewVenue) -> None:
+    venue = new_venue()
+    first = venue.place(sell(5, 100, stp=STP.CANCEL_BOTH))
+    venue.place(sell(5, 101, stp=STP.CANCEL_BOTH))
+
+    events = venue.send(Cancel(2, "ABC", "alice", first)) + venue.send(CancelAll(3, "ABC", "alice"))
+
+    cancels = of_type(events, OrderCancelled)
+    assert len(cancels) == 2
+    assert [(c.counterparty_order_id, c.stp_mode) for c in cancels] == [(None, None), (None, None)]

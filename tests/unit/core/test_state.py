@@ -15,6 +15,7 @@ from matcher.core import (
     OrderStatus,
     SnapshotError,
     SymbolParams,
+    reasons,
     snapshot,
 )
 from matcher.core.snapshot import MAGIC
@@ -22,6 +23,11 @@ from tests.unit.core.venue import SYMBOL, Venue, buy, sell
 
 # These tests reach into the engine's private state on purpose: only a corrupted state shows
 # that validate() can fail.
+
+
+def before_v3(books: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """Snapshot book rows as versions 1 and 2 wrote them: without max_open_orders (after halted)."""
+    return [(*book[:6], *book[7:]) for book in books]
 
 
 def busy_venue() -> Venue:
@@ -167,10 +173,48 @@ def test_a_restored_engine_forgets_done_orders_at_the_same_offset_as_the_origina
 def test_a_version_1_snapshot_restores_its_done_orders_as_finished_at_offset_0() -> None:
     venue = Venue(client_id_memory=5)
     venue.send(buy(0, 100, client_order_id="c-1"))  # rejected, kept by its client order id
-    _, (partition, books, done) = snapshot.decode({2}, venue.engine.snapshot())
-    version_1 = snapshot.encode(1, (partition, books, [(a, c, state) for a, c, _, state in done]))
+    _, (partition, books, done) = snapshot.decode({3}, venue.engine.snapshot())
+    version_1 = snapshot.encode(1, (partition, before_v3(books), [(a, c, state) for a, c, _, state in done]))
     restored = Venue(client_id_memory=5)
 
     restored.engine.restore(version_1)
 
     assert restored.engine.state_hash() == venue.engine.state_hash()
+
+
+def test_validate_finds_an_order_missing_from_the_account_index() -> None:
+    engine = busy_venue().engine
+    book = engine._books[SYMBOL]
+    book.by_account["bob"].popitem()
+
+    with pytest.raises(InvariantViolation, match="index by account"):
+        engine.validate()
+
+
+def test_a_snapshot_keeps_each_symbols_open_order_limit_and_the_accounts_orders() -> None:
+    venue = Venue(SymbolParams(SYMBOL, max_open_orders=2))
+    venue.place(buy(1, 90))
+    venue.place(buy(1, 91))
+    restored = Venue()
+
+    restored.engine.restore(venue.engine.snapshot())
+    restored.offset = venue.offset
+
+    assert restored.engine.symbols() == [SymbolParams(SYMBOL, max_open_orders=2)]
+    assert restored.send(buy(1, 92))[0].reason == reasons.TOO_MANY_OPEN_ORDERS
+    assert restored.engine.state_hash() == venue.engine.state_hash()
+
+
+def test_a_version_2_snapshot_restores_its_symbols_with_no_open_order_limit() -> None:
+    # Its state was built by commands that met no limit: a replay from it must meet none either.
+    venue = Venue(SymbolParams(SYMBOL))
+    venue.place(buy(1, 90))
+    _, (partition, books, done) = snapshot.decode({3}, venue.engine.snapshot())
+    version_2 = snapshot.encode(2, (partition, before_v3(books), done))
+    restored = Venue()
+
+    restored.engine.restore(version_2)
+
+    assert restored.engine.symbols() == [SymbolParams(SYMBOL, max_open_orders=0)]
+    assert restored.engine.state_hash() == venue.engine.state_hash()
+    assert [o.price for o in restored.engine.open_orders("alice")] == [90]

@@ -34,7 +34,7 @@ def test_an_unknown_symbol_is_404() -> None:
     assert (error.status, error.code, error.message) == (404, "UNKNOWN_SYMBOL", "no such symbol")
 
 
-@pytest.mark.parametrize("reason", ["ORDER_NOT_OPEN", "SYMBOL_HALTED"])
+@pytest.mark.parametrize("reason", ["ORDER_NOT_OPEN", "SYMBOL_HALTED", "TOO_MANY_OPEN_ORDERS"])
 def test_a_command_that_conflicts_with_the_current_state_is_409(reason: str) -> None:
     error = rejected(reason)
 

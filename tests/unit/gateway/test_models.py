@@ -105,6 +105,32 @@ def test_an_order_gives_its_fills_with_trade_ids_as_strings(btc: Symbol) -> None
     ]
 
 
+def test_an_order_gives_the_matches_self_trade_prevention_stopped_with_ids_as_strings(btc: Symbol) -> None:
+    prevented = {
+        "event_id": BIG_ID,
+        "order_id": 5,
+        "counterparty_order_id": 4,
+        "cancelled_qty": 30_000,
+        "stp_mode": "CANCEL_NEWEST",
+    }
+
+    out = order_out(btc, _state(), [], "req-1", [prevented])
+
+    assert [p.model_dump() for p in out.prevented_matches] == [
+        {
+            "event_id": str(BIG_ID),
+            "order_id": "5",
+            "counterparty_order_id": "4",
+            "quantity": "0.30000",
+            "self_trade_prevention": "cancel_newest",
+        }
+    ]
+
+
+def test_an_order_without_prevented_matches_lists_none(btc: Symbol) -> None:
+    assert order_out(btc, _state(), [], "req-1").prevented_matches == []
+
+
 def test_an_order_gives_the_average_price_of_its_fills(btc: Symbol) -> None:
     out = order_out(btc, _state(), [_fill(6_500_000, 10_000), _fill(6_500_100, 10_000)], "req-1")
 
