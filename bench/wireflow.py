@@ -130,7 +130,11 @@ def wire_command(row: FlowRow, reply_partition: int = 0, gateway: str = GATEWAY)
 
 
 def flow_registry_yaml(symbols: list[str], partition_count: int = 1) -> str:
-    """A registry for a flow's symbols: tick and lot 1, no price band, symbols spread round robin."""
+    """A registry for a flow's symbols: tick and lot 1, no price band, symbols spread round robin.
+
+    No open-order limit either: a flow's orders come from a handful of accounts (``ACCOUNTS``),
+    each standing for many traders, so thousands of them rest per account.
+    """
     lines = [f"partition_count: {partition_count}", "symbols:"]
     for index, symbol in enumerate(symbols):
         lines += [
@@ -142,6 +146,7 @@ def flow_registry_yaml(symbols: list[str], partition_count: int = 1) -> str:
             '    max_qty: "1000000000"',
             '    reference_price: "10000"',
             '    band_percent: "0"',
+            "    max_open_orders: 0",
             "    status: trading",
         ]
     return "\n".join(lines) + "\n"
