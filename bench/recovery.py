@@ -146,7 +146,7 @@ def build_snapshot(registry_file: Path, resting: int) -> Snapshot:
     encoded = time.perf_counter()
     del engine
     restore_s = _restore_seconds(state)
-    record = state_snapshot_record(PARTITION, resting, ts, state)
+    record = state_snapshot_record(PARTITION, resting, ts, [state])
     value, headers = default_codec().encode("StateSnapshot", record, checked=False)
     return Snapshot(len(state), value, headers, encoded - built, restore_s)
 

@@ -40,15 +40,30 @@ class StateSnapshot(NamedTuple):
     state: bytes
 
 
-def state_snapshot_record(partition: int, orders_offset: int, ts_ns: int, state: bytes) -> dict[str, Any]:
-    """The StateSnapshot record of an engine snapshot covering the commands below ``orders_offset``."""
+def state_snapshot_record(
+    partition: int, orders_offset: int, ts_ns: int, state: Iterable[bytes]
+) -> dict[str, Any]:
+    """The StateSnapshot record of an engine snapshot (its pieces, ``snapshot_pieces()``, or
+    ``[snapshot()]``) covering the commands below ``orders_offset``."""
     return {
         "partition": partition,
         "orders_offset": orders_offset,
         "ts_ns": ts_ns,
         "format_version": STATE_FORMAT_ZLIB,
-        "state": zlib.compress(state, ZLIB_LEVEL),
+        "state": compressed_state(state),
     }
+
+
+def compressed_state(pieces: Iterable[bytes]) -> bytes:
+    """The engine snapshot made of ``pieces``, compressed as STATE_FORMAT_ZLIB holds it.
+
+    One compressor fed a piece at a time writes what ``zlib.compress`` of them joined would, at the
+    same level, without the whole snapshot ever in memory (nor its compressed copy beside it).
+    """
+    compressor = zlib.compressobj(ZLIB_LEVEL)
+    compressed = [compressor.compress(piece) for piece in pieces]
+    compressed.append(compressor.flush())
+    return b"".join(compressed)
 
 
 def engine_state(record: dict[str, Any]) -> bytes:

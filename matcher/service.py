@@ -18,11 +18,9 @@ import argparse
 import gc
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
+from concurrent.futures import wait
 from itertools import islice
 from typing import Any
 
@@ -30,6 +28,7 @@ from confluent_kafka import Message, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import Field
 
+from matcher.checkpoint import ABORTED, Checkpoint, OpenBatch
 from matcher.core import SymbolParams
 from matcher.genesis import genesis_key, read_genesis, registry_differences
 from matcher.metrics import MatcherMetrics
@@ -51,7 +50,6 @@ from runtime.kafka import (
     CommittedConsumer,
     FatalKafkaError,
     IdempotentProducer,
-    TransactionAborted,
     TransactionalProducer,
     bootstrap_servers,
 )
@@ -171,21 +169,6 @@ def _release_frozen_state() -> None:
     gc.collect()
 
 
-@dataclass
-class OpenBatch:
-    """Commands applied to the engine whose records wait for the transaction that will carry them."""
-
-    records: list[Record] = field(default_factory=list)
-    commands: int = 0
-    end: int = 0  # the offset after the last command: what the transaction commits
-    started: float = 0.0  # monotonic time its first command was being taken
-    times: TransactionTimes = field(default_factory=TransactionTimes)
-
-
-class InjectedAbort(Exception):
-    """A transaction aborted on purpose by the fault-injection setting."""
-
-
 def transactional_id(prefix: str, partition: int) -> str:
     """Stable per partition, so a new matcher of the partition fences any older one."""
     return f"{prefix}matcher-{partition}"
@@ -219,22 +202,29 @@ class Matcher:
         self.partition = partition
         self.codec = codec or default_codec()
         self.topics = TopicNames.with_prefix(settings.topic_prefix)
-        self._topic_of = self.topics.by_role()
         self.shutdown = shutdown or Shutdown()
         self.health = Health()
         self.metrics_registry = metrics_registry
         self.metrics = MatcherMetrics(partition, metrics_registry)
         bootstrap = bootstrap_servers(settings)
-        self.producer = TransactionalProducer(
-            bootstrap,
-            transactional_id=transactional_id(settings.topic_prefix, partition),
-            config=PRODUCER_CONFIG,
-        )
         self.consumer = CommittedConsumer(
             bootstrap,
             group_id=group_id(settings.topic_prefix, partition),
             client_id=f"matcher-{partition}",
             config=CONSUMER_CONFIG,
+        )
+        producer = TransactionalProducer(
+            bootstrap,
+            transactional_id=transactional_id(settings.topic_prefix, partition),
+            config=PRODUCER_CONFIG,
+        )
+        self.checkpoint = Checkpoint(
+            producer,
+            self.consumer,
+            self.topics,
+            partition,
+            commit_gap_s=settings.matcher_commit_gap_ms / 1000,
+            abort_one_in=settings.matcher_fault_abort_one_in,
         )
         self.bootstrap = bootstrap
         self.early = (
@@ -246,15 +236,10 @@ class Matcher:
         )
         self.processor = self._fresh_processor()
         self.next_offset = 0
-        self.transactions = 0
-        self.background_commits = 0  # of them, committed while the next batch was being matched
         self.since_snapshot = 0
         self.last_snapshot_at = time.monotonic()
         self.last_book_snapshot_at = time.monotonic()
         self.touched: set[str] = set()
-        self._committing: Future[None] | None = None
-        self._committed_at = 0.0  # monotonic time the last transaction's commit returned
-        self._committing_batch: OpenBatch | None = None
         self._open = OpenBatch()
         self._snapshots = SnapshotWriter(self.codec, partition)
         self._snapshot: PendingSnapshot | None = None
@@ -262,6 +247,16 @@ class Matcher:
         self._gauges_at = 0.0
         # Called with every committed transaction's times (the pipeline benchmark's phase breakdown).
         self.on_committed: Callable[[TransactionTimes], None] | None = None
+
+    @property
+    def transactions(self) -> int:
+        """Transactions begun with a batch so far."""
+        return self.checkpoint.transactions
+
+    @property
+    def background_commits(self) -> int:
+        """Of them, committed while the next batch was being matched."""
+        return self.checkpoint.background_commits
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -274,7 +269,7 @@ class Matcher:
         log.info("ops endpoints", extra=where)
         try:
             self.health.not_ready("recovering")
-            self.producer.init()  # fences older instances; their open transaction is aborted
+            self.checkpoint.init()  # fences older instances; their open transaction is aborted
             if self.early is not None:
                 # Ready (producer id, leaders) by the first command: an early reply still queued
                 # when its transaction has committed would be lost with a crash.
@@ -341,37 +336,26 @@ class Matcher:
             )
             if batch:
                 self.apply(batch, taking_since, time.time_ns())
-            committing = self._committing
+            checkpoint = self.checkpoint
             idle = not batch and not early  # with early replies, commands are answered while committing
-            if committing is not None and (committing.done() or idle or self._open.commands >= limit):
+            if checkpoint.committing and (
+                checkpoint.commit_returned() or idle or self._open.commands >= limit
+            ):
                 self.settle()
-            if self._committing is None and self._open.commands:
+            if not checkpoint.committing and self._open.commands:
                 full = self._open.commands >= limit
                 closed = full or self._caught_up() or self._batch_ms_left() == 0
-                if closed and self._commit_gap_left_s() == 0:
+                if closed and checkpoint.gap_left_s() == 0:
                     self.start_commit(background=full or early)
-            elif self._committing is None and self._snapshot_finished():
+            elif not checkpoint.committing and self._snapshot_finished():
                 self._commit_snapshot_alone()  # the partition went quiet: no batch would carry it
-        except (TransactionAborted, InjectedAbort) as exc:
+        except ABORTED as exc:
             self.metrics.aborts.inc()
             log.warning("transaction aborted; recovering", extra={"reason": str(exc)})
             self.health.not_ready("recovering after an aborted transaction")
             self.recover()
             self.health.ready()
         self._update_gauges()
-
-    def _commit_gap_left_s(self) -> float:
-        """How long until the coordinator has likely finished the last transaction and a new one may begin.
-
-        A commit returns once the coordinator has decided it, before its markers are written; a
-        transaction begun meanwhile is refused (CONCURRENT_TRANSACTIONS) and the client retries
-        after a fixed 20 ms (adding the offsets: 100 ms and more). Measured here: back-to-back
-        transactions took 47 ms at the median, 22 ms with 5 ms between them. With early replies
-        the commands of that gap are answered anyway; without them, their replies wait the gap
-        (5 ms at most) instead of the 20 ms retry it saves.
-        """
-        gap_s = self.settings.matcher_commit_gap_ms / 1000
-        return max(0.0, self._committed_at + gap_s - time.monotonic())
 
     def _wait_s(self) -> float:
         """How long to wait for the first command of a take.
@@ -380,9 +364,11 @@ class Matcher:
         wait for the commit); with them, a command that arrives is answered at once, so it is waited
         for in short steps until the commit is done.
         """
-        if self._committing is None:
+        if not self.checkpoint.committing:
             # Commands waiting for the gap after the last commit wait no longer than that.
-            return max(self._commit_gap_left_s(), COMMITTING_POLL_S) if self._open.commands else IDLE_POLL_S
+            if self._open.commands:
+                return max(self.checkpoint.gap_left_s(), COMMITTING_POLL_S)
+            return IDLE_POLL_S
         return COMMITTING_POLL_S if self.early is not None else 0.0
 
     def _caught_up(self) -> bool:
@@ -485,10 +471,7 @@ class Matcher:
             "state_snapshots", self.partition, state_snapshot_key(self.partition), value, headers
         )
         genesis = snapshot._replace(key=genesis_key(self.partition))
-        self.producer.begin()
-        self._produce([genesis, snapshot])
-        self.producer.send_offsets(self.consumer, [TopicPartition(self.topics.orders, self.partition, 0)])
-        self.producer.commit()
+        self.checkpoint.commit_alone([genesis, snapshot], 0)
         symbols = [params.symbol for params in self.processor.engine.symbols()]
         log.info("genesis written", extra={"partition": self.partition, "symbols": symbols})
         return StateSnapshot(0, self.processor.engine.snapshot())
@@ -518,7 +501,7 @@ class Matcher:
                 self.start_commit()
             self.settle()
             self._snapshot_before_stopping()
-        except (TransactionAborted, InjectedAbort) as exc:  # nothing is lost: the next instance replays
+        except ABORTED as exc:  # nothing is lost: the next instance replays
             log.warning("the last transaction aborted while stopping", extra={"reason": str(exc)})
 
     def _snapshot_before_stopping(self) -> None:
@@ -583,53 +566,9 @@ class Matcher:
         """Begin a transaction with the open batch's records, the snapshots due and its input offset,
         and commit it: in the background, or before returning."""
         batch, self._open = self._open, OpenBatch()
-        times = batch.times
-        times.begun_ns = time.time_ns()
-        self.producer.begin()
-        self._produce(batch.records)
-        self._produce(self._due_snapshots(batch.end))
-        times.produced_ns = time.time_ns()
-        self.transactions += 1
-        if self._inject_abort():
-            # Written to the log first, then aborted: the records exist but must never be read.
-            self.producer.flush()
-            self.producer.abort()
-            raise InjectedAbort(f"fault injection: transaction {self.transactions} aborted")
-        offsets = [TopicPartition(self.topics.orders, self.partition, batch.end)]
-        if background:
-            self.background_commits += 1
-            self._committing = self._commit_in_background(offsets, times)
-            self._committing_batch = batch
-        else:
-            self._commit(offsets, times)
-            self._committed(batch)
-
-    def _commit_in_background(self, offsets: list[TopicPartition], times: TransactionTimes) -> Future[None]:
-        """Run :meth:`_commit` in a thread of its own; the future holds its outcome.
-
-        A daemon thread, not a pool's: a commit the client never answers (seen after the broker
-        was killed and restarted) must not keep the process from exiting once the matcher stops.
-        """
-        committing: Future[None] = Future()
-
-        def commit() -> None:
-            try:
-                self._commit(offsets, times)
-            except BaseException as exc:  # handed to settle(), which raises it in the matcher's thread
-                committing.set_exception(exc)
-            else:
-                committing.set_result(None)
-
-        threading.Thread(target=commit, name=f"commit-{self.partition}", daemon=True).start()
-        return committing
-
-    def _commit(self, offsets: list[TopicPartition], times: TransactionTimes) -> None:
-        """Add the consumed offsets to the open transaction and commit it, noting when each step ended."""
-        self.producer.send_offsets(self.consumer, offsets)
-        times.offsets_sent_ns = time.time_ns()
-        self.producer.commit()
-        times.committed_ns = time.time_ns()
-        self._committed_at = time.monotonic()
+        self.checkpoint.commit(batch, self._due_snapshots, background=background)
+        if not background:
+            self.settle()
 
     def _snapshot_finished(self) -> bool:
         """Whether a state snapshot is written and the committed offset reached it (_finished_snapshot)."""
@@ -645,12 +584,9 @@ class Matcher:
 
     def settle(self) -> None:
         """Wait for the transaction committing in the background, if any; raises what its commit raised."""
-        committing, batch = self._committing, self._committing_batch
-        if committing is None or batch is None:
-            return
-        self._committing = self._committing_batch = None
-        committing.result()
-        self._committed(batch)
+        batch = self.checkpoint.settle()
+        if batch is not None:
+            self._committed(batch)
 
     def _committed(self, batch: OpenBatch) -> None:
         self.next_offset = batch.end
@@ -678,10 +614,6 @@ class Matcher:
             )
         if self.on_committed is not None:
             self.on_committed(times)
-
-    def _produce(self, records: Iterable[Record]) -> None:
-        topic_of = self._topic_of
-        self.producer.produce_all((topic_of[r.role], r.value, r.key, r.partition, r.headers) for r in records)
 
     def _due_snapshots(self, end: int) -> list[Record]:
         """The state snapshot and book snapshots this transaction should carry, if any are due."""
@@ -730,10 +662,6 @@ class Matcher:
             return []
         headers = self.codec.trusted_writer(SNAPSHOT_SCHEMA)[1]
         return [Record("state_snapshots", self.partition, state_snapshot_key(self.partition), value, headers)]
-
-    def _inject_abort(self) -> bool:
-        every = self.settings.matcher_fault_abort_one_in
-        return every > 0 and self.transactions % every == 0
 
     def _update_gauges(self) -> None:
         now = time.monotonic()

@@ -76,7 +76,7 @@ class Order:
         priority: int,
         filled: int = 0,
     ) -> None:
-        # MatchingEngine._new_order and _rebuild make Orders without this __init__, for speed: keep
+        # MatchingEngine._new_order and snapshot.read make Orders without this __init__, for speed: keep
         # the three alike.
         self.order_id = order_id
         self.symbol = symbol

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import IntEnum
 from heapq import heappop
-from operator import attrgetter
 from typing import Any, Final
 
 from matcher.core import reasons, snapshot
@@ -79,24 +78,10 @@ FILLED: Final = OrderStatus.FILLED
 CANCELLED: Final = OrderStatus.CANCELLED
 EXPIRED: Final = OrderStatus.EXPIRED
 
-# Enum values as snapshots hold them (plain ints) -> the member.
-_SIDES: Final[dict[int, Side]] = {m: m for m in Side}
-_ORDER_TYPES: Final[dict[int, OrderType]] = {m: m for m in OrderType}
-_STP_MODES: Final[dict[int, SelfTradePrevention]] = {m: m for m in SelfTradePrevention}
 _STP_MEMBERS: Final = frozenset(map(id, SelfTradePrevention))
-_STATUSES: Final[dict[str, OrderStatus]] = {m.value: m for m in OrderStatus}
 
 # Larger than any key: the limit of a market order when the symbol has no price band.
 _NO_LIMIT: Final = 2**127
-
-# Version 2 added, to each done order kept by client order id, the offset of the command that
-# finished it; a version 1 snapshot is read as if they had all finished at offset 0.
-# Version 3 added each symbol's max_open_orders after its halted flag. An older snapshot is read
-# with no limit (0): its state was built by commands that met none, and a replay from it must
-# give the same answers as the original run did.
-SNAPSHOT_VERSION: Final = 3
-READABLE_SNAPSHOT_VERSIONS: Final = frozenset({1, 2, 3})
-_NO_OPEN_ORDER_LIMIT: Final = 0
 
 
 class InvariantViolation(Exception):
@@ -907,15 +892,23 @@ class MatchingEngine:
 
         It hashes the snapshot, whose encoding depends only on the values it holds.
         """
-        return hashlib.sha256(self.snapshot()).hexdigest()
+        digest = hashlib.sha256()
+        for piece in self.snapshot_pieces():
+            digest.update(piece)
+        return digest.hexdigest()
 
     def snapshot(self) -> bytes:
-        """The whole state of the engine as bytes (format: ``_state`` below, framed by ``snapshot.py``).
+        """The whole state of the engine as bytes (the format is ``snapshot.py``'s).
 
         It builds a row per resting order: a caller taking it of a big engine pauses the garbage
         collector around it (the matcher does), which would otherwise walk them all and free nothing.
         """
-        return snapshot.encode(SNAPSHOT_VERSION, self._state())
+        return b"".join(self.snapshot_pieces())
+
+    def snapshot_pieces(self) -> Iterator[bytes]:
+        """`snapshot()` in pieces, each made when asked for: a big state is written without being
+        held whole. The engine must not change until the last piece is read."""
+        return snapshot.pieces(self.partition, self._books, self._by_client_id, self._done)
 
     def restore(self, data: bytes) -> None:
         """Replace the whole state with one saved by `snapshot()` of an engine of the same partition.
@@ -923,148 +916,8 @@ class MatchingEngine:
         Like `snapshot()`, it builds a million objects from a million-order snapshot: restored with
         the garbage collector paused, it takes a third of the time.
         """
-        version, (partition, books, done) = snapshot.decode(READABLE_SNAPSHOT_VERSIONS, data)
-        if partition != self.partition:
-            raise ValueError(
-                f"snapshot is of partition {partition}, this engine runs partition {self.partition}"
-            )
-        if version == 1:
-            done = [(account, cid, 0, state) for account, cid, state in done]
-        if version < 3:
-            books = [(*book[:6], _NO_OPEN_ORDER_LIMIT, *book[6:]) for book in books]
-        self._books, self._orders, self._by_client_id, self._done = {}, {}, {}, deque()
-        self._rebuild(books, done)
-
-    def _rebuild(self, books: list[Any], done: list[Any]) -> None:
-        """Fill the (empty) engine from the books and done orders of a snapshot payload."""
-        orders, by_client_id = self._orders, self._by_client_id
-        for symbol, min_qty, max_qty, band_bps, reference, halted, max_open, seq, last_price, sides in books:
-            params = SymbolParams(symbol, min_qty, max_qty, band_bps, reference, halted, max_open)
-            book = OrderBook(params, seq, last_price)
-            self._books[symbol] = book
-            for own, levels in zip((book.bids, book.asks), sides, strict=True):
-                side = own.side
-                for price, rows in levels:  # best price first, oldest order first
-                    level = own.level_at(price)
-                    total = 0
-                    for order_id, account, qty, filled, cid, stp, post_only, ts, priority in rows:
-                        # What Order(...) does, without its __init__ frame (as _new_order): a third
-                        # of the time of a restore.
-                        order = _alloc(Order)
-                        order.order_id = order_id
-                        order.symbol = symbol
-                        order.account = account
-                        order.side = side
-                        order.price = price
-                        order.qty = qty
-                        order.filled = filled
-                        order.leaves = leaves = qty - filled
-                        order.client_order_id = cid
-                        order.stp = _STP_MODES[stp]
-                        order.post_only = post_only
-                        order.ts = ts
-                        order.priority = priority
-                        order.level = level
-                        level.append(order)
-                        total += leaves
-                        orders[order_id] = order
-                        book.index(order)
-                        if cid is not None:
-                            by_client_id[account, cid] = order
-                    level.total = total
-        finished = []
-        for account, cid, finished_at, (
-            ts,
-            symbol,
-            order_id,
-            side,
-            order_type,
-            price,
-            qty,
-            filled,
-            status,
-        ) in done:
-            finished.append((finished_at, (account, cid)))
-            by_client_id[account, cid] = OrderState.of(
-                ts,
-                symbol,
-                order_id,
-                account,
-                cid,
-                _SIDES.get(side, side),
-                _ORDER_TYPES.get(order_type, order_type),
-                price,
-                qty,
-                filled,
-                0,
-                _STATUSES[status],
-            )
-        finished.sort()
-        self._done.extend(finished)
-
-    def _state(self) -> tuple[Any, ...]:
-        """The whole state as plain values in a canonical order: what snapshots are made of.
-
-        (partition, books, done): per book its registry entry (halted, then max_open_orders, last), seq
-        and last trade price, then per
-        side its levels best first as (price, orders oldest first); ``done`` holds the final states
-        of done orders that have a client order id, by (account, client order id), each with the
-        offset of the command that finished it.
-        """
-        books = []
-        for symbol in sorted(self._books):
-            book = self._books[symbol]
-            sides = [
-                [(level.price, list(map(_order_row, level))) for level in own.levels_best_first()]
-                for own in (book.bids, book.asks)
-            ]
-            books.append(
-                (
-                    symbol,
-                    book.min_qty,
-                    book.max_qty,
-                    book.band_bps,
-                    book.reference_price,
-                    book.halted,
-                    book.max_open_orders,
-                    book.seq,
-                    book.last_price,
-                    sides,
-                )
-            )
-        finished_at = {key: offset for offset, key in self._done}
-        done = [
-            (
-                account,
-                cid,
-                finished_at[account, cid],
-                tuple(
-                    map(
-                        _plain,
-                        (
-                            s.ts,
-                            s.symbol,
-                            s.order_id,
-                            s.side,
-                            s.order_type,
-                            s.price,
-                            s.qty,
-                            s.filled,
-                            s.status.value,
-                        ),
-                    )
-                ),
-            )
-            for (account, cid), s in sorted(self._by_client_id.items())
-            if type(s) is OrderState
-        ]
-        return self.partition, books, done
-
-
-# A resting order as a snapshot row: one C call per order (`stp._value_` is the enum's plain int).
-_order_row: Final = attrgetter(
-    "order_id", "account", "qty", "filled", "client_order_id", "stp._value_", "post_only", "ts", "priority"
-)
+        state = snapshot.read(data, self.partition)
+        self._books, self._orders, self._by_client_id, self._done = state
 
 
 def _check_account_index(book: OrderBook) -> None:
@@ -1076,11 +929,6 @@ def _check_account_index(book: OrderBook) -> None:
                 scanned.setdefault(order.account, {})[order.order_id] = order
     # Orders compare by identity, so equal dicts hold the very orders that rest (and no empty dict).
     _check(book.by_account == scanned, f"{book.symbol}: the index by account differs from the resting orders")
-
-
-def _plain(value: object) -> object:
-    """An enum member as its plain int, so that snapshots hold only ints, strings, bools and None."""
-    return int(value) if isinstance(value, IntEnum) else value
 
 
 def _is_member(value: object, enum: type[IntEnum]) -> bool:

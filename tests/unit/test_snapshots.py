@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from matcher.core import MatchingEngine, NewOrder, OrderType, Side, SymbolParams
-from matcher.recovery import engine_state
+from matcher.core import MatchingEngine, NewOrder, OrderType, Side, SymbolParams, snapshot
+from matcher.recovery import ZLIB_LEVEL, compressed_state, engine_state
 from matcher.snapshots import SnapshotWriter, collector_paused, encoded_state_snapshot
 from schemas import default_codec
 
@@ -108,13 +109,16 @@ def collector_on() -> Iterator[None]:
 
 
 class CollectorWatchingEngine(MatchingEngine):
-    """An engine that notes whether the garbage collector ran free while its state was taken."""
+    """An engine that notes whether the garbage collector ran free while each piece of its state was made."""
 
-    collector_enabled: bool | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.collector_enabled: set[bool] = set()
 
-    def snapshot(self) -> bytes:
-        self.collector_enabled = gc.isenabled()
-        return super().snapshot()
+    def snapshot_pieces(self) -> Iterator[bytes]:
+        for piece in super().snapshot_pieces():
+            self.collector_enabled.add(gc.isenabled())
+            yield piece
 
 
 @pytest.mark.usefixtures("collector_on")
@@ -123,7 +127,7 @@ def test_a_state_is_encoded_with_the_collector_paused_then_resumed() -> None:
 
     encoded_state_snapshot(default_codec(), engine, PARTITION, 0, 0)
 
-    assert engine.collector_enabled is False
+    assert engine.collector_enabled == {False}
     assert gc.isenabled()
 
 
@@ -145,3 +149,14 @@ def test_the_collector_resumes_when_a_restore_fails() -> None:
         MatchingEngine(PARTITION).restore(b"not a snapshot")
 
     assert gc.isenabled()
+
+
+def test_a_state_compressed_a_piece_at_a_time_is_the_one_shot_compression_of_the_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(snapshot, "ROWS_PER_CALL", 4)
+    monkeypatch.setattr(snapshot, "PIECE_BYTES", 64)
+    pieces = list(engine_with_orders(300).snapshot_pieces())
+
+    assert len(pieces) > 10
+    assert compressed_state(pieces) == zlib.compress(b"".join(pieces), ZLIB_LEVEL)

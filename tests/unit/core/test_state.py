@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import struct
 
 import pytest
@@ -170,11 +171,34 @@ def test_a_restored_engine_forgets_done_orders_at_the_same_offset_as_the_origina
     assert original.engine.state_hash() == restored.engine.state_hash()
 
 
+def big_venue() -> Venue:
+    """Levels of one order and of many, on both sides, and done orders kept by client order id."""
+    venue = busy_venue()
+    for n in range(30):
+        venue.place(buy(1 + n % 4, 90 - n % 7, account=f"acct-{n % 5}", client_order_id=f"big-{n}"))
+        venue.place(sell(2, 105 + n % 10, account="erin"))
+    venue.send(Cancel(40, SYMBOL, "acct-0", venue.engine.order_by_client_id("acct-0", "big-0").order_id))
+    return venue
+
+
+def _old_format(version: int, payload: tuple[object, ...]) -> bytes:
+    """A snapshot as versions 1 and 2 framed it: the length in front of the payload."""
+    body = marshal.dumps(payload, 2)
+    return MAGIC + struct.pack(">HQ", version, len(body)) + body
+
+
+def _payload(data: bytes) -> tuple[object, ...]:
+    """The payload of a (version 3) snapshot: between the version and the length behind it."""
+    payload = marshal.loads(data[len(MAGIC) + 2 : -8])
+    assert isinstance(payload, tuple)
+    return payload
+
+
 def test_a_version_1_snapshot_restores_its_done_orders_as_finished_at_offset_0() -> None:
     venue = Venue(client_id_memory=5)
     venue.send(buy(0, 100, client_order_id="c-1"))  # rejected, kept by its client order id
-    _, (partition, books, done) = snapshot.decode({3}, venue.engine.snapshot())
-    version_1 = snapshot.encode(1, (partition, before_v3(books), [(a, c, state) for a, c, _, state in done]))
+    partition, books, done = _payload(venue.engine.snapshot())
+    version_1 = _old_format(1, (partition, before_v3(books), [(a, c, state) for a, c, _, state in done]))
     restored = Venue(client_id_memory=5)
 
     restored.engine.restore(version_1)
@@ -209,8 +233,8 @@ def test_a_version_2_snapshot_restores_its_symbols_with_no_open_order_limit() ->
     # Its state was built by commands that met no limit: a replay from it must meet none either.
     venue = Venue(SymbolParams(SYMBOL))
     venue.place(buy(1, 90))
-    _, (partition, books, done) = snapshot.decode({3}, venue.engine.snapshot())
-    version_2 = snapshot.encode(2, (partition, before_v3(books), done))
+    partition, books, done = _payload(venue.engine.snapshot())
+    version_2 = _old_format(2, (partition, before_v3(books), done))
     restored = Venue()
 
     restored.engine.restore(version_2)
@@ -218,3 +242,32 @@ def test_a_version_2_snapshot_restores_its_symbols_with_no_open_order_limit() ->
     assert restored.engine.symbols() == [SymbolParams(SYMBOL, max_open_orders=0)]
     assert restored.engine.state_hash() == venue.engine.state_hash()
     assert [o.price for o in restored.engine.open_orders("alice")] == [90]
+
+
+def test_a_version_2_snapshot_with_its_length_in_front_restores_the_same_state() -> None:
+    original = busy_venue()
+    partition, books, done = _payload(original.engine.snapshot())
+    version_2 = _old_format(2, (partition, before_v3(books), done))
+    restored = MatchingEngine(0)
+
+    restored.restore(version_2)
+
+    assert restored.state_hash() == original.engine.state_hash()
+    restored.validate()
+
+
+def test_a_snapshot_is_the_marshal_of_one_tuple_however_it_is_cut_into_pieces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = big_venue().engine
+    whole = engine.snapshot()
+    monkeypatch.setattr(snapshot, "ROWS_PER_CALL", 3)
+    monkeypatch.setattr(snapshot, "PIECE_BYTES", 1)
+
+    pieces = list(engine.snapshot_pieces())
+
+    assert len(pieces) > 10
+    assert b"".join(pieces) == whole
+    payload = whole[len(MAGIC) + 2 : -8]
+    assert marshal.dumps(marshal.loads(payload), 2) == payload
+    assert struct.unpack(">Q", whole[-8:]) == (len(payload),)
