@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -180,7 +180,13 @@ def start_matcher() -> Iterator[Callable[..., RunningMatcher]]:
 
 
 class MatcherProcess:
-    """`exchange matcher` as its own process (for kill -9 and SIGSTOP), with its ops port known."""
+    """`exchange matcher` as its own process (for kill -9 and SIGSTOP), with its ops port known.
+
+    One still running when its test ends (a test that failed half-way) is killed then
+    (``kill_leftover_matchers``): it would go on matching, and holding CPU, for the whole session.
+    """
+
+    started: ClassVar[list[subprocess.Popen[bytes]]] = []
 
     def __init__(self, cluster: FlowCluster, partition: int = 0, **env: str) -> None:
         self.ops_port = free_port()
@@ -198,6 +204,8 @@ class MatcherProcess:
             stderr=subprocess.DEVNULL,
         )
 
+        MatcherProcess.started.append(self.process)
+
     def ready(self) -> bool:
         try:
             return httpx.get(f"http://127.0.0.1:{self.ops_port}/readyz", timeout=1).status_code == 200
@@ -210,6 +218,17 @@ class MatcherProcess:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"matcher never became ready (exit code {self.process.poll()})")
             time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_matchers() -> Iterator[None]:
+    """After each test, kill the matcher processes it started that still run."""
+    yield
+    while MatcherProcess.started:
+        process = MatcherProcess.started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def flow_commands(rows: list[FlowRow]) -> list[WireCommand]:
