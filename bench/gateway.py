@@ -12,9 +12,12 @@ measured in the same run. Each target is measured twice:
    schedule by whichever connection is free; latency from the *scheduled* time to the answer, so a
    gateway that falls behind shows it in its latency instead of slowing the client down.
 
-A 201 or a 202 (the reply did not come in time: ``pending``) counts as an order placed; any
-other answer, a lost connection or no answer within the drain time is an error, and the first few
-are printed on stderr.
+A 201 or a 202 (the reply did not come in time: ``pending``) counts as an order placed; a 409 or
+422 carrying one of the matcher's refusals of what the order asked (``MATCHER_REFUSALS``: above all
+the open-order limit, which one key's resting orders reach since cancels are not sent) as
+``rejected``: both went the whole way round and count in rates and latencies. Any other answer, a
+lost connection or no answer within the drain time is an error, and the first few are printed on
+stderr.
 
 The orders come from a flow of ``../shared/bench/orderflow.py`` (``--flow FLOW.csv``, else a mixed
 flow generated from it): each new order row becomes a request body for one of the gateway's own
@@ -88,7 +91,10 @@ NOTES = (
     "connections closed-loop, latency from send; paced: open loop at paced_rate, latency from the "
     "scheduled send time (from the send when a connection was free but the client's timer woke late); "
     "requests due but not sent in the phase (every connection busy) are paced errors (paced_unsent); "
-    "rates count 201 and 202 answers over the phase's wall time; ratio = orders_per_s / hello_world_per_s"
+    "rates count 201 and 202 answers and the matcher's refusals over the phase's wall time; "
+    "ratio = orders_per_s / hello_world_per_s; "
+    "rejected: the matcher's refusals by code (the open-order limit, met since no cancels are sent), "
+    "answered the whole way round and so in the latencies, not errors"
 )
 
 
@@ -291,9 +297,10 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
 class Tally:
     """What one phase against one target saw."""
 
-    latencies_ns: list[int] = field(default_factory=list)  # of the orders placed (201 and 202)
+    latencies_ns: list[int] = field(default_factory=list)  # of the orders answered (placed or rejected)
     placed: int = 0
     pending: int = 0  # of them, answered 202
+    rejected: Counter[str] = field(default_factory=Counter)  # answered by the matcher's refusal, by code
     errors: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     samples: list[str] = field(default_factory=list)
@@ -308,6 +315,9 @@ class Tally:
             if status == 202:
                 self.pending += 1
             self.latencies_ns.append(latency_ns)
+        elif (code := matcher_refusal(status, body)) is not None:
+            self.rejected[code] += 1
+            self.latencies_ns.append(latency_ns)
         else:
             self.error(f"{status} {body[:300].decode(errors='replace')}")
 
@@ -318,7 +328,29 @@ class Tally:
 
     @property
     def per_s(self) -> float:
-        return self.placed / self.seconds if self.seconds > 0 else 0.0
+        return self.answered / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def answered(self) -> int:
+        """Orders the matcher answered: placed, or refused for what the order asked (``rejected``)."""
+        return self.placed + sum(self.rejected.values())
+
+
+# The matcher's refusals of a well-formed order that a flow replayed as it is meets: the answer has
+# made the whole way (gateway, `orders`, matcher, reply) like an acceptance. Above all the open-order
+# limit: the bench sends no cancels, so one account's resting orders reach any symbol's limit.
+MATCHER_REFUSALS = frozenset({"TOO_MANY_OPEN_ORDERS", "POST_ONLY_WOULD_TAKE", "PRICE_OUT_OF_BAND"})
+
+
+def matcher_refusal(status: int, body: bytes) -> str | None:
+    """The code of a matcher's refusal in this answer (``MATCHER_REFUSALS``), else None."""
+    if status not in (409, 422):
+        return None
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if code in MATCHER_REFUSALS else None
 
 
 async def _send(connection: Connection, request: bytes, since_ns: int, tally: Tally) -> None:
@@ -669,11 +701,13 @@ def report(args: argparse.Namespace, results: Results) -> dict[str, object]:
         "ratio": round(gateway.per_s / hello.per_s, 3) if hello.per_s else None,
         "errors": gateway.errors,
         "pending": gateway.pending,
+        "rejected": dict(gateway.rejected),
         "paced_rate": args.rate,
         "paced_p50_ms": latency_ms(paced.latencies_ns, 50),
         "paced_p99_ms": latency_ms(paced.latencies_ns, 99),
         "paced_errors": paced.errors,
         "paced_pending": paced.pending,
+        "paced_rejected": dict(paced.rejected),
         "paced_per_s": round(paced.per_s),
         "paced_unsent": paced.unsent,
         "hello_world_p50_ms": latency_ms(hello.latencies_ns, 50),

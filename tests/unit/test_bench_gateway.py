@@ -7,6 +7,7 @@ import pytest
 
 from bench.gateway import (
     DEFAULT_SYMBOLS,
+    Tally,
     body_templates,
     latency_ms,
     order_body,
@@ -125,3 +126,34 @@ async def _read(data: bytes) -> tuple[int, bytes, bool]:
     reader.feed_data(data)
     reader.feed_eof()
     return await read_response(reader)
+
+
+def _answer(code: str) -> bytes:
+    return json.dumps({"code": code, "message": "..."}).encode()
+
+
+def test_the_matchers_refusal_of_what_an_order_asked_is_an_answer_not_an_error() -> None:
+    tally = Tally()
+
+    tally.record(201, b"{}", 1_000)
+    tally.record(409, _answer("TOO_MANY_OPEN_ORDERS"), 2_000)
+    tally.record(422, _answer("PRICE_OUT_OF_BAND"), 3_000)
+
+    assert (tally.placed, dict(tally.rejected), tally.errors) == (
+        1,
+        {"TOO_MANY_OPEN_ORDERS": 1, "PRICE_OUT_OF_BAND": 1},
+        0,
+    )
+    assert (tally.answered, tally.latencies_ns) == (3, [1_000, 2_000, 3_000])
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(422, _answer("PRICE_OFF_TICK")), (409, b"not json"), (429, _answer("RATE_LIMITED")), (500, b"{}")],
+)
+def test_any_other_refusal_is_an_error(status: int, body: bytes) -> None:
+    tally = Tally()
+
+    tally.record(status, body, 1_000)
+
+    assert (tally.errors, tally.answered, tally.latencies_ns) == (1, 0, [])
