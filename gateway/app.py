@@ -20,15 +20,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
-from gateway.auth import Authenticator, AuthError, load_keys
+from gateway.auth import Authenticator, AuthError
 from gateway.commands import Gateway
 from gateway.metrics import GatewayMetrics
-from gateway.registry import LiveRegistry
 from gateway.routes import admin, market, orders
 from gateway.sequencer import Sequencer, default_instance_id
 from gateway.settings import GatewaySettings
 from runtime.health import Health
 from runtime.kafka import bootstrap_servers
+from runtime.keys import load_keys
+from runtime.live_symbols import LiveRegistry
 from runtime.metrics import exposition
 from runtime.symbols import load_registry
 from runtime.topics import TopicNames

@@ -15,13 +15,14 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.auth import ApiKey, Authenticator, Scope, SignedRequest
+from gateway.auth import Authenticator, SignedRequest
 from gateway.errors import ApiError, invalid, rejected
 from gateway.metrics import GatewayMetrics
-from gateway.registry import LiveRegistry
 from gateway.sequencer import OutcomeUnknown, Sequencer, Unavailable
 from gateway.settings import GatewaySettings
 from runtime.health import Health
+from runtime.keys import ApiKey, Scope
+from runtime.live_symbols import LiveRegistry
 from runtime.signing import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from runtime.symbols import DomainError, Symbol
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from gateway.registry import LiveRegistry
 from runtime.health import Health
 from runtime.kafka import CommittedConsumer, FatalKafkaError, client_config, librdkafka_log
+from runtime.live_symbols import LiveRegistry
 from runtime.topics import TopicNames
 from schemas import Codec, DecodeError
 from schemas.parts import PartJoiner

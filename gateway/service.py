@@ -9,9 +9,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.app import create_app
-from gateway.auth import load_keys
 from gateway.settings import GatewaySettings
 from runtime.errors import UserError
+from runtime.keys import load_keys
 from runtime.logs import configure_logging
 from runtime.settings import load_settings
 from runtime.symbols import load_registry

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from gateway.auth import ApiKey, Scope
 from gateway.commands import Gateway
 from gateway.errors import ApiError, invalid
 from gateway.models import AdminOut, SymbolListing
 from gateway.routes.orders import ERRORS, GatewayDep, accepted_or_pending
+from runtime.keys import ApiKey, Scope
 from runtime.symbols import DomainError, Symbol, parse_symbol
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from gateway.auth import ApiKey, Scope
 from gateway.commands import Gateway, price_ticks, quantity_lots
 from gateway.errors import ApiError
 from gateway.models import (
@@ -26,6 +25,7 @@ from gateway.models import (
     OrdersOut,
     order_out,
 )
+from runtime.keys import ApiKey, Scope
 from runtime.symbols import Symbol
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])

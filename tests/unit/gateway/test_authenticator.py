@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from gateway.auth import ApiKey, Authenticator, AuthError, RateLimiter, ReplayGuard, Scope, SignedRequest
+from gateway.auth import Authenticator, AuthError, RateLimiter, SignedRequest
+from runtime.keys import ApiKey, ReplayGuard, Scope
 from runtime.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 TRADER_SECRET = "trader-secret-0123456789"

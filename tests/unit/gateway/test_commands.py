@@ -8,7 +8,7 @@ import pytest
 
 from gateway.commands import ORDER_ID_OFFSET_BITS, Gateway, price_ticks, quantity_lots
 from gateway.errors import ApiError
-from gateway.registry import LiveRegistry
+from runtime.live_symbols import LiveRegistry
 from runtime.symbols import Symbol, SymbolRegistry
 
 # order_symbol reads only the registry; the other parts of the gateway are never touched.

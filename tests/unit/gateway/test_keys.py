@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.auth import MIN_SECRET_CHARS, ApiKey, Scope, load_keys, parse_keys
 from runtime.errors import UserError
+from runtime.keys import MIN_SECRET_CHARS, ApiKey, Scope, load_keys, parse_keys
 
 SECRET = "a-long-random-secret-0001"
 

@@ -1,4 +1,4 @@
-"""Fixtures of the gateway's unit tests (no broker, no network): a small symbol registry."""
+"""Fixtures of the unit tests (no broker, no network): a small symbol registry."""
 
 from __future__ import annotations
 

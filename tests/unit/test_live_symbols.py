@@ -1,10 +1,10 @@
-"""The gateway's live registry: the file's symbols, then the listings and statuses on `symbols`."""
+"""The live registry: the file's symbols, then the listings and statuses on `symbols`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.registry import LiveRegistry
+from runtime.live_symbols import LiveRegistry
 from runtime.symbols import SymbolRegistry, SymbolStatus
 from tests.unit.listings import btc_params
 

@@ -1,9 +1,9 @@
-"""The symbols a gateway knows: the registry file, then every change the matchers committed.
+"""The symbols a gateway or a relay knows: the registry file, then every change the matchers committed.
 
 The file seeds the symbols every partition starts with. After that the matchers are the truth:
 an accepted AddSymbol, HaltSymbol or ResumeSymbol leaves a ``SymbolUpdate`` on the compacted
-`symbols` topic in the same transaction as its reply, and every gateway follows that topic, so a
-symbol added or halted while the gateway runs is known within moments, without a restart.
+`symbols` topic in the same transaction as its reply, and every gateway and relay follows that topic, so a
+symbol added or halted while they run is known within moments, without a restart.
 """
 
 from __future__ import annotations
