@@ -185,9 +185,8 @@ def _seed_resting_book(cluster: FlowCluster, resting: int, lots: int) -> None:
         engine.apply(NewOrder(BASE_TS_NS + seq, SYMBOL, account, side, OrderType.LIMIT, lots, price), seq)
     assert engine.resting_count() == resting
     with collector_paused():
-        state = engine.snapshot()
+        record = state_snapshot_record(0, resting, BASE_TS_NS + resting, engine.snapshot_pieces())
     del engine
-    record = state_snapshot_record(0, resting, BASE_TS_NS + resting, state)
     snapshot = default_codec().encode("StateSnapshot", record, checked=False)
     write_placeholders(cluster.bootstrap, cluster.topics.orders, resting)
     group = group_id(cluster.settings.topic_prefix, 0)
