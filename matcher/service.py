@@ -530,13 +530,14 @@ class Matcher:
         tally = Tally(self.touched, self.last_ts)
         first_record = len(open_batch.records)
         self.processor.step_all(batch, open_batch.records, tally)
+        applied_ns = time.time_ns()  # before the early replies leave: a reader may see one at once
         if self.early is not None:
             self._reply_early(self.early, open_batch.records, first_record)
         self._count(tally)
         self.last_ts = tally.last_ts
         open_batch.commands += len(batch)
         open_batch.end = record_offset(batch[-1]) + 1
-        open_batch.times.takes.append(Take(record_offset(batch[0]), open_batch.end, taken_ns, time.time_ns()))
+        open_batch.times.takes.append(Take(record_offset(batch[0]), open_batch.end, taken_ns, applied_ns))
         self.since_snapshot += len(batch)
 
     def _reply_early(self, early: IdempotentProducer, records: list[Record], start: int) -> None:
