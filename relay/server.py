@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -90,8 +91,9 @@ def _route(relay: Relay, connection: ServerConnection, request: Request) -> Resp
     if path == "/metrics":
         body, content_type = exposition(relay.metrics.registry)
         response = connection.respond(200, "")
-        response.headers["Content-Type"] = content_type
-        response.headers["Content-Length"] = str(len(body))
+        for name, value in (("Content-Type", content_type), ("Content-Length", str(len(body)))):
+            del response.headers[name]  # a multi-valued mapping: setting a name adds a second value
+            response.headers[name] = value
         return dataclasses.replace(response, body=body)
     return connection.respond(404, "not found\n")
 
@@ -100,6 +102,7 @@ async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
     hub, settings = relay.hub, relay.settings
     client = Client(next(_ids), settings.relay_client_queue)
     client.abort = connection.transport.abort
+    _bound_send_buffer(connection, settings.relay_socket_send_bytes)
     hub.connect(client)
     writer = asyncio.create_task(_write(connection, client, relay))
     limiter = RateLimiter(settings.relay_rate_per_s, settings.relay_rate_burst)
@@ -125,6 +128,14 @@ async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
             writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, TimeoutError):
             await asyncio.wait_for(writer, WRITER_CLOSE_S)
+
+
+def _bound_send_buffer(connection: ServerConnection, size: int) -> None:
+    """Fix the kernel's send buffer of the connection: without a bound it grows to megabytes per
+    client, which hides a slow client from the relay's own queue for that long (and costs memory)."""
+    sock = connection.transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 async def _write(connection: ServerConnection, client: Client, relay: Relay) -> None:

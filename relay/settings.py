@@ -33,6 +33,12 @@ class RelaySettings(Settings):
     relay_send_timeout_s: float = Field(
         default=3.0, gt=0, le=60, description="a send that takes longer closes the client (SLOW_CONSUMER)"
     )
+    relay_socket_send_bytes: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        le=64 << 20,
+        description="kernel send buffer per client: what a slow client holds before its queue fills",
+    )
     relay_heartbeat_s: float = Field(default=5.0, gt=0, le=300, description="heartbeat message interval")
     relay_max_frame_bytes: int = Field(
         default=4096, ge=256, le=1 << 20, description="largest request frame a client may send"

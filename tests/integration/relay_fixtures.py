@@ -250,8 +250,12 @@ class WsClient:
 
     def recv(self, guard_s: float = RECV_GUARD_S) -> dict[str, Any]:
         """The next message that is not a heartbeat, applied to the client's books."""
+        deadline = time.monotonic() + guard_s
         while True:
-            message: dict[str, Any] = json.loads(self.connection.recv(timeout=guard_s))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no message within {guard_s} s")
+            message: dict[str, Any] = json.loads(self.connection.recv(timeout=left))
             self.seen.append(message)
             if message["type"] in ("book", "book_snapshot"):
                 self.books[message["symbol"]].apply(message)
@@ -265,13 +269,17 @@ class WsClient:
             if message["type"] == kind:
                 return message
 
-    def subscribe_book(self, symbol: str, depth: int = 25, resume_seq: int | None = None) -> dict[str, Any]:
-        """Subscribe; returns the first book message (a snapshot, or the resume delta)."""
-        book = self.books.setdefault(symbol, ClientBook(depth))
+    def subscribe_book(
+        self, symbol: str, depth: int = 25, resume_seq: int | None = None, book: ClientBook | None = None
+    ) -> dict[str, Any]:
+        """Subscribe; returns the first book message (a snapshot, or the resume delta).
+
+        A resuming client names the seq its copy is at (``book``'s, unless ``resume_seq`` says otherwise).
+        """
+        book = self.books[symbol] = book or ClientBook(depth)
         request: dict[str, Any] = {"op": "subscribe", "channel": "book", "symbol": symbol, "depth": depth}
-        if resume_seq is not None:
-            request["resume_seq"] = resume_seq
-            book.seq = resume_seq
+        if resume_seq is not None or book.seq is not None:
+            request["resume_seq"] = book.seq if resume_seq is None else resume_seq
         self.send(**request)
         assert self.recv()["type"] == "subscribed"
         return self.recv()
