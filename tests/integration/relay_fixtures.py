@@ -241,6 +241,9 @@ class WsClient:
 
     def __init__(self, url: str, **options: Any) -> None:
         # Entered at once: a test holds the client for as long as it needs it, then closes it.
+        # The library's reader thread takes every frame off the socket as it comes (no bound): with
+        # a bounded queue, a close while unread messages fill it waits for ever (seen with 17.x).
+        options = {"max_queue": None, **options}
         self.connection: ClientConnection = connect(url, open_timeout=10, **options).__enter__()
         self.books: dict[str, ClientBook] = {}
         self.seen: list[dict[str, Any]] = []

@@ -387,7 +387,7 @@ def test_a_client_that_never_reads_is_resynced_then_closed_while_others_keep_rec
     )
     relay.wait_ready()
     stuck = _never_reading_client(relay.relay.port, ["book", "trades", "ticker", "candles"])
-    reader = WsClient(relay.url, max_queue=None)  # reads its socket all the time, whatever the test does
+    reader = WsClient(relay.url)  # reads its socket all the time, whatever the test does
     reader.subscribe_book(SYMBOL, depth=25)
 
     cluster.produce(flow_commands(rows))
