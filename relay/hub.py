@@ -10,6 +10,7 @@ can slow the consumer or another client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -33,13 +34,11 @@ class Client:
     """One connection's state: its account, subscriptions and bounded queue of (bytes, command ts)."""
 
     def __init__(self, client_id: int, max_queue: int) -> None:
-        import asyncio  # the wake-up is the writer task's; the hub itself only sets it
-
         self.id = client_id
         self.max_queue = max_queue
         self.account: str | None = None
         self.queue: deque[tuple[bytes, int]] = deque()
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # the writer task waits on it; the hub only sets it
         self.subscriptions: dict[Subscription, int] = {}  # the book depth, 0 for other channels
         self.resyncs: deque[float] = deque()
         self.close_code: int | None = None

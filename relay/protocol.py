@@ -163,6 +163,14 @@ def encode(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _remember(cache: dict[int, str], units: int, text: str) -> str:
+    """Keep ``text`` for ``units`` in a cache that starts over once it holds ``Units.CACHE`` entries."""
+    if len(cache) >= Units.CACHE:
+        cache.clear()
+    cache[units] = text
+    return text
+
+
 class Units:
     """One symbol's decimal strings of ticks and lots, exact and cached (books repeat their prices)."""
 
@@ -175,19 +183,15 @@ class Units:
 
     def price(self, ticks: int) -> str:
         text = self._prices.get(ticks)
-        if text is None:
-            if len(self._prices) >= self.CACHE:
-                self._prices.clear()
-            text = self._prices[ticks] = ticks_to_price(ticks, self.tick_size)
-        return text
+        return (
+            text
+            if text is not None
+            else _remember(self._prices, ticks, ticks_to_price(ticks, self.tick_size))
+        )
 
     def qty(self, lots: int) -> str:
         text = self._qtys.get(lots)
-        if text is None:
-            if len(self._qtys) >= self.CACHE:
-                self._qtys.clear()
-            text = self._qtys[lots] = lots_to_qty(lots, self.lot_size)
-        return text
+        return text if text is not None else _remember(self._qtys, lots, lots_to_qty(lots, self.lot_size))
 
     def levels(self, levels: list[Level]) -> list[list[str]]:
         return [[self.price(price), self.qty(qty)] for price, qty in levels]

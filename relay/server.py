@@ -24,7 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from relay.hub import Client, Hub
+from relay.hub import Client
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
 from runtime.metrics import exposition
 from runtime.ratelimit import RateLimiter
@@ -74,7 +74,7 @@ def port_of(server: Server) -> int:
     return int(next(iter(server.sockets)).getsockname()[1])
 
 
-async def stop(server: Server, hub: Hub) -> None:
+async def stop(server: Server) -> None:
     """Close every connection (1001, going away) and stop listening."""
     server.close(close_connections=True)
     await server.wait_closed()

@@ -43,6 +43,17 @@ def _settle(
     return expected
 
 
+def _live(
+    make_cluster: MakeCluster, start_matcher: StartMatcher, start_relay: StartRelay, **relay_settings: Any
+) -> tuple[FlowCluster, RunningMatcher, RunningRelay]:
+    """A cluster of one symbol, its matcher, and a ready relay with ``relay_settings``."""
+    cluster = make_cluster([SYMBOL])
+    matcher = start_matcher(cluster)
+    relay = start_relay(cluster, [SYMBOL], **relay_settings)
+    relay.wait_ready()
+    return cluster, matcher, relay
+
+
 def _flow(tmp_path: Path, orders: int, seed: int) -> list[FlowRow]:
     return generate_flow(tmp_path / f"flow-{seed}.csv", "mixed", orders, seed=seed)
 
@@ -51,10 +62,7 @@ def test_a_book_subscription_gets_a_snapshot_then_gap_free_deltas_that_checksum(
     make_cluster: MakeCluster, start_matcher: StartMatcher, start_relay: StartRelay, tmp_path: Path
 ) -> None:
     rows = _flow(tmp_path, 2_000, 21)
-    cluster = make_cluster([SYMBOL])
-    matcher = start_matcher(cluster)
-    relay = start_relay(cluster, [SYMBOL])
-    relay.wait_ready()
+    cluster, matcher, relay = _live(make_cluster, start_matcher, start_relay)
     client = WsClient(relay.url)
     first = client.subscribe_book(SYMBOL, depth=25)
 
@@ -145,10 +153,7 @@ def test_the_private_channel_shows_each_account_only_its_own_executions(
     make_cluster: MakeCluster, start_matcher: StartMatcher, start_relay: StartRelay, tmp_path: Path
 ) -> None:
     rows = _flow(tmp_path, 1_500, 24)
-    cluster = make_cluster([SYMBOL])
-    matcher = start_matcher(cluster)
-    relay = start_relay(cluster, [SYMBOL])
-    relay.wait_ready()
+    cluster, matcher, relay = _live(make_cluster, start_matcher, start_relay)
     clients = {}
     for account in ("acct-1", "acct-2"):
         client = clients[account] = WsClient(relay.url)
@@ -309,10 +314,7 @@ def test_random_disconnects_and_resumes_keep_the_clients_book_equal_to_the_relay
     make_cluster: MakeCluster, start_matcher: StartMatcher, start_relay: StartRelay, tmp_path: Path
 ) -> None:
     rows = _flow(tmp_path, 4_000, 25)
-    cluster = make_cluster([SYMBOL])
-    matcher = start_matcher(cluster)
-    relay = start_relay(cluster, [SYMBOL], relay_change_log=300)
-    relay.wait_ready()
+    cluster, matcher, relay = _live(make_cluster, start_matcher, start_relay, relay_change_log=300)
     commands = flow_commands(rows)
     chance = random.Random(int.from_bytes(os.urandom(4)))
     first_messages: list[str] = []
@@ -340,10 +342,7 @@ def test_a_resume_gets_the_missed_deltas_or_a_snapshot_once_they_are_gone(
     make_cluster: MakeCluster, start_matcher: StartMatcher, start_relay: StartRelay, tmp_path: Path
 ) -> None:
     rows = _flow(tmp_path, 1_500, 26)
-    cluster = make_cluster([SYMBOL])
-    matcher = start_matcher(cluster)
-    relay = start_relay(cluster, [SYMBOL], relay_change_log=100)
-    relay.wait_ready()
+    cluster, matcher, relay = _live(make_cluster, start_matcher, start_relay, relay_change_log=100)
     cluster.produce(flow_commands(rows[:1_000]))
     _settle(cluster, matcher, 1_000, relay)
     long_ago = _copy_now(relay)
@@ -477,10 +476,7 @@ def test_a_relay_restarted_while_orders_flow_comes_back_to_the_same_book(
 def test_a_symbol_listed_at_runtime_is_served_without_a_restart(
     make_cluster: MakeCluster, start_matcher: StartMatcher, start_relay: StartRelay
 ) -> None:
-    cluster = make_cluster([SYMBOL])
-    matcher = start_matcher(cluster)
-    relay = start_relay(cluster, [SYMBOL])
-    relay.wait_ready()
+    cluster, matcher, relay = _live(make_cluster, start_matcher, start_relay)
     client = WsClient(relay.url)
     listing = {
         "partition": 0, "tick_size": "0.01", "lot_size": "0.001", "min_qty": "0.001", "max_qty": "1000",
