@@ -308,6 +308,23 @@ class CommittedConsumer:
         """True once the reader has consumed everything committed so far in the partition."""
         return (topic, partition) in self._at_end
 
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Read an assigned partition from ``offset`` next (what was fetched past it is dropped)."""
+        self._consumer.seek(TopicPartition(topic, partition, offset))
+        self._at_end.discard((topic, partition))
+
+    def offset_for_time(
+        self, topic: str, partition: int, timestamp_ms: int, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> int | None:
+        """The first offset whose record timestamp is at or after ``timestamp_ms``; None if none is."""
+        (found,) = self._consumer.offsets_for_times([TopicPartition(topic, partition, timestamp_ms)], timeout)
+        return int(found.offset) if found.offset >= 0 else None
+
+    def watermarks(self, topic: str, partition: int, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, int]:
+        """The partition's first and next offsets as the broker tells them now (one request)."""
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+        return int(low), int(high)
+
     def position(self) -> list[TopicPartition]:
         """The next offset to read in each assigned partition (what a transaction commits)."""
         return self._consumer.position(self._consumer.assignment())

@@ -1,5 +1,5 @@
 """`exchange up` on an existing cluster: topics, one ready matcher per partition, a gateway taking orders with
-the demo key it printed, and Ctrl-C stops it all."""
+the demo key it printed, a ready relay, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
     kafka_bootstrap: str, kafka_admin: AdminClient, topic_prefix: str, tmp_path: Path
 ) -> None:
     partitions = load_registry(DEFAULT_SYMBOLS_FILE).partition_count
-    ops_base = _free_port_run(partitions + 1)
-    gateway_port = ops_base + partitions
+    ops_base = _free_port_run(partitions + 2)
+    gateway_port, relay_port = ops_base + partitions, ops_base + partitions + 1
     env = {
         **os.environ,
         "EXCHANGE_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -75,6 +75,7 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
         "EXCHANGE_DATA_DIR": str(tmp_path),
         "EXCHANGE_UP_MATCHER_OPS_PORT": str(ops_base),
         "EXCHANGE_UP_GATEWAY_PORT": str(gateway_port),
+        "EXCHANGE_UP_RELAY_PORT": str(relay_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange", "up"],
@@ -84,7 +85,7 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    ports = range(ops_base, ops_base + partitions + 1)  # the matchers', then the gateway's
+    ports = range(ops_base, ops_base + partitions + 2)  # the matchers', the gateway's, the relay's
     try:
         output = _wait_for_line(process, "Ctrl-C stops it")
         existing = set(kafka_admin.list_topics(timeout=10).topics)

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from gateway.auth import Authenticator, AuthError, RateLimiter, SignedRequest
+from gateway.auth import Authenticator, AuthError, SignedRequest
 from runtime.keys import ApiKey, ReplayGuard, Scope
+from runtime.ratelimit import RateLimiter
 from runtime.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 TRADER_SECRET = "trader-secret-0123456789"

@@ -1,0 +1,162 @@
+"""The relay's network edge: the `websockets` asyncio server, `/ws` and the HTTP ops routes.
+
+`/ws` upgrades to a WebSocket once the relay is ready (503 before); `/healthz`, `/readyz` and
+`/metrics` answer plain HTTP on the same port. Each connection has one reader (this handler: it
+parses requests, limits their rate and counts refusals) and one writer task that drains the
+client's queue, so a client that does not read only ever blocks its own writer. Messages are
+compact JSON text frames, sent uncompressed: the same bytes go to every subscriber, and
+per-connection compression would redo the work for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from relay.hub import Client
+from relay.protocol import CloseCode, ErrorCode, ProtocolError
+from runtime.metrics import exposition
+from runtime.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from relay.app import Relay
+
+__all__ = ["CloseCode", "port_of", "start", "stop"]
+
+log = logging.getLogger("relay.server")
+
+WS_PATH = "/ws"
+# A client that does not answer the closing handshake is cut off after this.
+CLOSE_TIMEOUT_S = 2.0
+# Frames a connection buffers before it stops reading its socket (requests are small and few).
+INCOMING_FRAMES = 16
+# Bytes the kernel may not take yet before a send waits: the writer then feels the client's pace.
+WRITE_LIMIT = 64 * 1024
+WRITER_CLOSE_S = CLOSE_TIMEOUT_S + 1.0
+_ids = itertools.count(1)
+
+
+async def start(relay: Relay) -> Server:
+    """Listen on the relay's host and port (0: any free port)."""
+    settings = relay.settings
+
+    async def handler(connection: ServerConnection) -> None:
+        await _serve_client(relay, connection)
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        return _route(relay, connection, request)
+
+    return await serve(
+        handler,
+        settings.relay_host,
+        settings.relay_port,
+        process_request=process_request,
+        max_size=settings.relay_max_frame_bytes,
+        max_queue=INCOMING_FRAMES,
+        write_limit=WRITE_LIMIT,
+        close_timeout=CLOSE_TIMEOUT_S,
+        compression=None,
+    )
+
+
+def port_of(server: Server) -> int:
+    return int(next(iter(server.sockets)).getsockname()[1])
+
+
+async def stop(server: Server) -> None:
+    """Close every connection (1001, going away) and stop listening."""
+    server.close(close_connections=True)
+    await server.wait_closed()
+
+
+def _route(relay: Relay, connection: ServerConnection, request: Request) -> Response | None:
+    path = urlsplit(request.path).path
+    if path == WS_PATH:
+        ready, reason = relay.health.readiness()
+        return None if ready else connection.respond(503, f"not ready: {reason}\n")
+    if path in ("/healthz", "/readyz"):
+        ok, reason = relay.health.liveness() if path == "/healthz" else relay.health.readiness()
+        return connection.respond(200 if ok else 503, reason + "\n")
+    if path == "/metrics":
+        body, content_type = exposition(relay.metrics.registry)
+        response = connection.respond(200, "")
+        for name, value in (("Content-Type", content_type), ("Content-Length", str(len(body)))):
+            del response.headers[name]  # a multi-valued mapping: setting a name adds a second value
+            response.headers[name] = value
+        return dataclasses.replace(response, body=body)
+    return connection.respond(404, "not found\n")
+
+
+async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
+    hub, settings = relay.hub, relay.settings
+    client = Client(next(_ids), settings.relay_client_queue)
+    client.abort = connection.transport.abort
+    _bound_send_buffer(connection, settings.relay_socket_send_bytes)
+    hub.connect(client)
+    writer = asyncio.create_task(_write(connection, client, relay))
+    limiter = RateLimiter(settings.relay_rate_per_s, settings.relay_rate_burst)
+    refused = 0
+    try:
+        async for frame in connection:
+            if limiter.admit("", time.monotonic()) > 0:
+                hub.drop(client, CloseCode.POLICY, "FLOOD: too many requests")
+            elif isinstance(frame, bytes):
+                hub.refuse(client, ProtocolError(ErrorCode.BINARY_FRAME, "requests are JSON text frames"))
+                refused += 1
+            elif not hub.handle(client, frame):
+                refused += 1
+            if refused >= settings.relay_max_errors:
+                hub.drop(client, CloseCode.POLICY, "TOO_MANY_ERRORS: too many refused requests")
+            if client.close_code is not None:
+                break
+    except ConnectionClosed:
+        pass
+    finally:
+        hub.disconnect(client)
+        if client.close_code is None:
+            writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, TimeoutError):
+            await asyncio.wait_for(writer, WRITER_CLOSE_S)
+
+
+def _bound_send_buffer(connection: ServerConnection, size: int) -> None:
+    """Fix the kernel's send buffer of the connection: without a bound it grows to megabytes per
+    client, which hides a slow client from the relay's own queue for that long (and costs memory)."""
+    sock = connection.transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+async def _write(connection: ServerConnection, client: Client, relay: Relay) -> None:
+    """Send the client's queue in order; close the connection when the hub closed the client."""
+    metrics = relay.metrics
+    sent, sent_bytes, lag = metrics.messages_sent, metrics.bytes_sent, metrics.delivery_lag
+    try:
+        while True:
+            await client.wake.wait()
+            client.wake.clear()
+            while client.queue and client.close_code is None:
+                data, ts_ns = client.queue.popleft()
+                client.sending_since = time.monotonic()
+                await connection.send(data, text=True)
+                client.sending_since = None
+                sent.inc()
+                sent_bytes.inc(len(data))
+                if ts_ns:
+                    lag.observe(max(time.time_ns() - ts_ns, 0) / 1e9)
+            if client.close_code is not None:
+                await connection.close(client.close_code, client.close_reason[:120])
+                return
+    except ConnectionClosed:
+        return
