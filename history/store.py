@@ -1,8 +1,8 @@
 """The history database: one code path over SQLite and PostgreSQL (SQLAlchemy Core).
 
 **Exactly once.** :meth:`Store.apply` writes a batch of `executions` records in one transaction:
-first it moves each partition's position from the offset the batch starts at to the one after its
-last record (refusing if the position is not where the batch starts: another writer got there
+first it moves each partition's position to the offset after the batch's last record there
+(refusing if the position is already past the batch's first record: another writer got there
 first), then it folds the records into the order rows they touch and inserts their fills. A crash
 before the commit leaves neither rows nor position; the writer resumes from the position.
 
@@ -152,7 +152,8 @@ class Store:
     def apply(self, topic: str, batch: Batch) -> Written:
         """Write a batch's rows and move its partitions' positions, in one transaction.
 
-        Raises :class:`PositionMoved` (and writes nothing) when a position is not where the batch starts.
+        Raises :class:`PositionMoved` (and writes nothing) when a position is already past where the batch
+        starts: another writer applied those records.
         """
         with self.engine.begin() as connection:
             # Positions first: the row lock (PostgreSQL) or write lock (SQLite) orders writers here.
@@ -162,7 +163,8 @@ class Store:
                     .where(
                         positions.c.topic == topic,
                         positions.c.partition == partition,
-                        positions.c.next_offset == first,
+                        # At or before: a transaction's commit marker takes an offset no record has.
+                        positions.c.next_offset <= first,
                     )
                     .values(next_offset=after, last_ts_ns=last_ts)
                 )
