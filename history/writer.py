@@ -31,7 +31,7 @@ from schemas import CodecError, default_codec
 
 log = logging.getLogger("history.writer")
 
-# How often the lag gauges are brought up to date (each asks the broker nothing: cached watermarks).
+# How often the lag gauges are brought up to date (from cached watermarks) and an idle writer pings.
 LAG_EVERY_S = 1.0
 CONSUMER_CONFIG = {"fetch.wait.max.ms": 50, "enable.partition.eof": True}
 
@@ -116,6 +116,17 @@ class HistoryWriter:
             written = self.store.apply(self.topics.executions, batch)
             self.metrics.batch_seconds.observe(time.monotonic() - started)
             self._count(batch, written.orders_inserted, written.orders_updated, written.fills_inserted)
+        self._every_second(idle=not len(batch))
+
+    def _every_second(self, *, idle: bool) -> None:
+        """Bring the lag gauges up to date; while idle, ask the database whether it is still there."""
+        now = time.monotonic()
+        if now - self._lag_at < LAG_EVERY_S:
+            return
+        self._lag_at = now
+        if idle:
+            # Without records to write, a database that went away would go unnoticed until the next one.
+            self.store.ping()
         self._update_lag()
 
     def _batch_of(self, messages: Sequence[Message]) -> Batch:
@@ -148,10 +159,6 @@ class HistoryWriter:
             self.last_ts_ns[partition] = last_ts
 
     def _update_lag(self) -> None:
-        now = time.monotonic()
-        if now - self._lag_at < LAG_EVERY_S:
-            return
-        self._lag_at = now
         for partition in self.partitions:
             end = self.consumer.end_offset(self.topics.executions, partition)
             behind = max(0, (end or 0) - self.next_offsets[partition])

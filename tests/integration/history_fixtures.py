@@ -35,14 +35,42 @@ CATCH_UP_GUARD_S = 180.0
 KEY_SECRET = "history-test-secret-0123456789"
 
 
-@pytest.fixture(scope="session")
-def postgres_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server (the pgserver package's binaries) for the session: its base URI."""
-    import pgserver
+class Postgres:
+    """A PostgreSQL server run from the pgserver package's binaries, which a test may stop and start."""
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="delete")
-    yield server.get_uri()
-    server.cleanup()
+    def __init__(self, pgdata: Path) -> None:
+        import pgserver
+
+        self.server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        self.uri = self.server.get_uri()
+
+    def stop(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+        assert self.server.get_uri() == self.uri
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """The session's PostgreSQL server, started on first use and deleted at the end."""
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres_uri(postgres: Postgres) -> str:
+    """The base URI of the session's PostgreSQL server."""
+    return postgres.uri
+
+
+def fresh_postgres_database(base_uri: str) -> str:
+    """A new, empty database on the server at ``base_uri``: its SQLAlchemy URL."""
+    return _fresh_postgres_database(base_uri)
 
 
 def _fresh_postgres_database(base_uri: str) -> str:
