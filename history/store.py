@@ -12,7 +12,7 @@ Reads never block the writer: SQLite runs in WAL mode, PostgreSQL reads committe
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,9 +20,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Table,
     and_,
-    bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -178,13 +179,12 @@ class Store:
             new_fills: list[FillRow] = []
             for _, _, report in batch.records:
                 new_fills.extend(apply_report(report, known))
-            inserted = [row for order_id, row in known.items() if order_id not in existing]
-            updated = [row for order_id, row in known.items() if order_id in existing]
-            _insert_orders(connection, inserted)
-            _update_orders(connection, updated)
-            if new_fills:
-                connection.execute(insert(fills), [_fill_values(f) for f in new_fills])
-        return Written(len(inserted), len(updated), len(new_fills))
+            # The touched rows are replaced whole: two batched statements, where an UPDATE per order
+            # would be a round trip per order (PostgreSQL's driver runs an executemany row by row).
+            _delete_orders(connection, existing)
+            _insert_rows(connection, orders, [_order_values(row) for row in known.values()])
+            _insert_rows(connection, fills, [_fill_values(f) for f in new_fills])
+        return Written(len(known) - len(existing), len(existing), len(new_fills))
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -352,25 +352,15 @@ def _fill_row(row: Row[Any]) -> FillRow:
     return FillRow(**row._mapping)
 
 
-def _insert_orders(connection: Connection, rows: Sequence[OrderRow]) -> None:
+def _delete_orders(connection: Connection, ids: set[int]) -> None:
+    for chunk in _chunks(ids):
+        connection.execute(delete(orders).where(orders.c.order_id.in_(chunk)))
+
+
+def _insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in one executemany (psycopg pipelines it: one round trip for them all)."""
     if rows:
-        connection.execute(insert(orders), [_order_values(r) for r in rows])
-
-
-# The columns an event can change; the rest are fixed when the order is accepted.
-_CHANGING: Final = ("price", "qty", "filled", "remaining", "notional", "status", "reason", "updated_ns")
-
-
-def _update_orders(connection: Connection, rows: Sequence[OrderRow]) -> None:
-    if not rows:
-        return
-    # Executed with many parameter sets: the SET clause is the columns each set names.
-    statement = update(orders).where(orders.c.order_id == bindparam("key"))
-    values = [
-        {"key": r.order_id, **{name: v for name, v in _order_values(r).items() if name in _CHANGING}}
-        for r in rows
-    ]
-    connection.execute(statement, values)
+        connection.execute(insert(table), rows)
 
 
 def _optional(column: Any, value: object) -> list[Any]:
