@@ -10,9 +10,9 @@ One JSON line per database (SQLite, then PostgreSQL), each measured in the same 
    passes the last record: ``ingest_fills_per_s``. ``ratio`` = ingest / matcher (>= 1: it keeps up).
 2. **Reads.** The store is filled up to ``--query-fills`` fill rows (synthetic rows over
    ``--accounts`` accounts, written straight into the table, untimed), then ``--queries`` signed
-   ``GET /api/v1/fills`` requests (a random account, a random depth reached by its cursor) go
-   through the app in-process (routing, signature check, query, JSON): ``query_p50_ms`` and
-   ``query_p99_ms``.
+   ``GET /api/v1/fills`` requests (a random account, a random depth reached by its cursor) go to
+   the app served by uvicorn in this process, over one keep-alive connection (HTTP, routing,
+   signature check, query, JSON): ``query_p50_ms`` and ``query_p99_ms``.
 
 PostgreSQL is ``EXCHANGE_HISTORY_DB_URL`` when it names one, else a server the ``pgserver``
 package starts in a temporary directory for the run.
@@ -32,8 +32,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
+import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bench.pipeline import (
@@ -53,6 +54,7 @@ from history.store import Store
 from history.writer import HistoryWriter
 from matcher.service import MatcherSettings
 from runtime.auth import Authenticator
+from runtime.broker import free_port
 from runtime.errors import UserError
 from runtime.health import Health
 from runtime.keys import ApiKey, Scope
@@ -177,7 +179,7 @@ def _synthetic_fill(n: int, account: str, rng: random.Random) -> dict[str, Any]:
 def query_latencies(
     settings: HistorySettings, store: Store, accounts: int, queries: int, seed: int
 ) -> list[int]:
-    """Nanoseconds of each signed GET /api/v1/fills through the app, at random accounts and depths."""
+    """Nanoseconds of each signed GET /api/v1/fills to the app served by uvicorn (one keep-alive client)."""
     keys = {
         f"bench-{a}": ApiKey(f"bench-{a}", SECRET, f"bench-{a}", frozenset({Scope.READ}))
         for a in range(accounts)
@@ -192,7 +194,7 @@ def query_latencies(
     )
     rng = random.Random(seed)
     latencies = []
-    with TestClient(create_app(history)) as client:
+    with served(create_app(history)) as url, httpx.Client(base_url=url, timeout=30) as client:
         cursor: str | None = None
         account = "bench-0"
         for n in range(queries):
@@ -210,6 +212,24 @@ def query_latencies(
                 raise UserError(f"GET /api/v1/fills answered {answer.status_code}: {answer.text[:200]}")
             cursor = answer.json()["next_cursor"]
     return latencies
+
+
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, in a thread: its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, name="bench-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise UserError("the bench's API server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 @contextlib.contextmanager
@@ -255,6 +275,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings: Settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per timed request
     with (
         tempfile.TemporaryDirectory(prefix="exchange-bench-") as workdir,
         bench_cluster(settings, [SYMBOL], Path(workdir)) as cluster,
