@@ -84,6 +84,13 @@ class History:
             raise ApiError(404, "UNKNOWN_SYMBOL", f"no symbol {name[:40]!r}")
         return symbol
 
+    def listed(self, name: str) -> Symbol:
+        """The symbol of a stored row: one the registry does not know yet is a passing 503."""
+        symbol = self.registry.get(name)
+        if symbol is None:
+            raise ApiError(503, "SYMBOLS_LOADING", f"symbol {name!r} of a stored row is not known here yet")
+        return symbol
+
     def freshness(self) -> Any:
         return as_of(self.store.positions(self.topics.executions))
 
@@ -162,7 +169,7 @@ def list_order_history(
         key.account, symbol=symbol, status=status, start_ns=start_ns, end_ns=end_ns, after=after, limit=limit
     )
     following = _encode_cursor((rows[-1].created_ns, rows[-1].order_id)) if len(rows) == limit else None
-    out = [order_out(history.symbol(row.symbol), row) for row in rows]
+    out = [order_out(history.listed(row.symbol), row) for row in rows]
     return _json(OrdersPage(orders=out, next_cursor=following, as_of=fresh))
 
 
@@ -200,7 +207,7 @@ def list_fills(
     following = (
         None if last is None else _encode_cursor((last.ts_ns, last.symbol, last.trade_id, last.liquidity))
     )
-    out = [fill_out(history.symbol(row.symbol), row) for row in rows]
+    out = [fill_out(history.listed(row.symbol), row) for row in rows]
     return _json(FillsPage(fills=out, next_cursor=following, as_of=fresh))
 
 

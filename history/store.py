@@ -67,12 +67,12 @@ class Batch:
     def add(self, partition: int, offset: int, report: Mapping[str, Any]) -> None:
         self.records.append((partition, offset, report))
 
-    def moves(self) -> dict[int, tuple[int, int, int]]:
-        """Each partition's (first offset, offset after the last, last record's time)."""
-        moves: dict[int, tuple[int, int, int]] = {}
+    def moves(self) -> dict[int, tuple[int, int, int | None]]:
+        """Each partition's (first offset, offset after the last, last record's time, None if unknown)."""
+        moves: dict[int, tuple[int, int, int | None]] = {}
         for partition, offset, report in self.records:
-            first = moves[partition][0] if partition in moves else offset
-            moves[partition] = (first, offset + 1, report["ts_ns"])
+            first, _, last_ts = moves.get(partition, (offset, offset, None))
+            moves[partition] = (first, offset + 1, report["ts_ns"] or last_ts)
         return moves
 
     def __len__(self) -> int:
@@ -167,7 +167,7 @@ class Store:
                         # At or before: a transaction's commit marker takes an offset no record has.
                         positions.c.next_offset <= first,
                     )
-                    .values(next_offset=after, last_ts_ns=last_ts)
+                    .values(next_offset=after, last_ts_ns=func.coalesce(last_ts, positions.c.last_ts_ns))
                 )
                 if moved.rowcount != 1:
                     raise PositionMoved(f"{topic}[{partition}] is no longer at offset {first}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any, Final
 
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -34,6 +35,8 @@ log = logging.getLogger("history.writer")
 # How often the lag gauges are brought up to date (from cached watermarks) and an idle writer pings.
 LAG_EVERY_S = 1.0
 CONSUMER_CONFIG = {"fetch.wait.max.ms": 50, "enable.partition.eof": True}
+# What an `executions` record that cannot be read adds: no rows, only its offset (and no time).
+UNDECODABLE: Final[dict[str, Any]] = {"symbol": "", "ts_ns": None, "events": []}
 
 
 class HistoryWriter:
@@ -140,12 +143,12 @@ class HistoryWriter:
                 # Its offset still moves: a record no reader here can use must not stall the partition.
                 self.metrics.undecodable.inc()
                 log.error("undecodable record", extra={"topic": topic, "offset": offset, "reason": str(exc)})
-                schema, record = "", {"events": [], "ts_ns": 0, "symbol": ""}
+                schema, record = "", UNDECODABLE
             if topic == self.topics.symbols:
                 if schema == "SymbolUpdate":
                     self.registry.apply(record)
-            elif schema in ("ExecutionReport", ""):
-                batch.add(partition, offset, record)
+            else:
+                batch.add(partition, offset, record if schema == "ExecutionReport" else UNDECODABLE)
         return batch
 
     def _count(self, batch: Batch, inserted: int, updated: int, filled: int) -> None:
@@ -156,7 +159,7 @@ class HistoryWriter:
         metrics.rows.labels("fills", "inserted").inc(filled)
         for partition, (_, after, last_ts) in batch.moves().items():
             self.next_offsets[partition] = after
-            self.last_ts_ns[partition] = last_ts
+            self.last_ts_ns[partition] = last_ts or self.last_ts_ns.get(partition)
 
     def _update_lag(self) -> None:
         for partition in self.partitions:

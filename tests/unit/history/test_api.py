@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from history.api import History, create_app
 from history.metrics import HistoryMetrics
-from history.store import Batch, Store
+from history.store import Batch, PositionMoved, Store
 from runtime.auth import Authenticator
 from runtime.health import Health
 from runtime.keys import ApiKey, Scope
@@ -201,3 +201,27 @@ def test_unsigned_reads_of_an_account_are_refused(client: TestClient) -> None:
     answer = _get(client, "/api/v1/fills")
 
     assert (answer.status_code, answer.json()["code"]) == (401, "MISSING_SIGNATURE")
+
+
+def test_a_batch_of_unreadable_records_moves_the_position_and_keeps_the_last_time(store: Store) -> None:
+    before = store.positions(TOPICS.executions)[0]
+    batch = Batch()
+    batch.add(0, before.next_offset, {"symbol": "", "ts_ns": None, "events": []})
+
+    store.apply(TOPICS.executions, batch)
+
+    after = store.positions(TOPICS.executions)[0]
+    assert (after.next_offset, after.last_ts_ns) == (before.next_offset + 1, before.last_ts_ns)
+
+
+def test_a_batch_behind_the_stored_position_is_refused_and_writes_nothing(store: Store) -> None:
+    batch = Batch()
+    batch.add(0, 0, {"symbol": "ABC", "ts_ns": BASE_NS, "events": [_accepted(9999, "dave", "BUY", 1, 100)]})
+
+    with pytest.raises(PositionMoved):
+        store.apply(TOPICS.executions, batch)
+
+    assert (
+        store.order_page("dave", symbol=None, status=None, start_ns=None, end_ns=None, after=None, limit=10)
+        == []
+    )
