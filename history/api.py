@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from history.metrics import HistoryMetrics
 from history.models import (
     NANOS_PER_MILLI,
+    AsOf,
     CandlesOut,
     ErrorOut,
     FillsPage,
@@ -79,6 +80,7 @@ class History:
     health: Health
 
     def symbol(self, name: str) -> Symbol:
+        """The symbol a request names (404 UNKNOWN_SYMBOL if the registry has none)."""
         symbol = self.registry.get(name)
         if symbol is None:
             raise ApiError(404, "UNKNOWN_SYMBOL", f"no symbol {name[:40]!r}")
@@ -91,7 +93,8 @@ class History:
             raise ApiError(503, "SYMBOLS_LOADING", f"symbol {name!r} of a stored row is not known here yet")
         return symbol
 
-    def freshness(self) -> Any:
+    def freshness(self) -> AsOf:
+        """How far the store is in `executions`: read before the rows, so the rows hold at least this."""
         return as_of(self.store.positions(self.topics.executions))
 
 

@@ -48,6 +48,8 @@ class HistoryOrderOut(BaseModel):
 
 
 class OrdersPage(BaseModel):
+    """A page of the account's orders, newest first."""
+
     orders: list[HistoryOrderOut]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next (older) page; null at the end."
@@ -71,12 +73,16 @@ class HistoryFillOut(BaseModel):
 
 
 class FillsPage(BaseModel):
+    """A page of the account's fills, newest first."""
+
     fills: list[HistoryFillOut]
     next_cursor: str | None
     as_of: AsOf
 
 
 class TradeOut(BaseModel):
+    """A public trade."""
+
     trade_id: str
     price: str
     quantity: str
@@ -85,12 +91,16 @@ class TradeOut(BaseModel):
 
 
 class TradesOut(BaseModel):
+    """A symbol's latest trades, newest first."""
+
     symbol: str
     trades: list[TradeOut]
     as_of: AsOf
 
 
 class CandleOut(BaseModel):
+    """One interval of trades: prices and volume as decimal strings."""
+
     open_time_ms: int
     open: str
     high: str
@@ -101,6 +111,8 @@ class CandleOut(BaseModel):
 
 
 class CandlesOut(BaseModel):
+    """A symbol's candles, oldest first."""
+
     symbol: str
     interval: str
     candles: list[CandleOut]
@@ -108,6 +120,7 @@ class CandlesOut(BaseModel):
 
 
 def as_of(stored: list[Position]) -> AsOf:
+    """The freshness of an answer from the store's positions."""
     times = [p.last_ts_ns for p in stored if p.last_ts_ns is not None]
     return AsOf(offsets={str(p.partition): p.next_offset for p in stored}, ts_ns=max(times, default=None))
 
@@ -117,6 +130,7 @@ def _side(side: str | None) -> Literal["buy", "sell"] | None:
 
 
 def order_out(symbol: Symbol, row: OrderRow) -> HistoryOrderOut:
+    """An order row in the API's terms: decimal strings, the average price of all its fills."""
     return HistoryOrderOut(
         order_id=str(row.order_id),
         client_order_id=row.client_order_id,
@@ -137,6 +151,7 @@ def order_out(symbol: Symbol, row: OrderRow) -> HistoryOrderOut:
 
 
 def fill_out(symbol: Symbol, row: FillRow) -> HistoryFillOut:
+    """A fill row (one side of a trade) in the API's terms."""
     return HistoryFillOut(
         trade_id=str(row.trade_id),
         symbol=row.symbol,
@@ -152,6 +167,7 @@ def fill_out(symbol: Symbol, row: FillRow) -> HistoryFillOut:
 
 
 def trade_out(symbol: Symbol, row: FillRow) -> TradeOut:
+    """A trade from its taker row."""
     return TradeOut(
         trade_id=str(row.trade_id),
         price=symbol.ticks_to_price(row.price),
@@ -162,6 +178,7 @@ def trade_out(symbol: Symbol, row: FillRow) -> TradeOut:
 
 
 def candle_out(symbol: Symbol, candle: Candle) -> CandleOut:
+    """A candle in the API's terms (its open time in milliseconds)."""
     return CandleOut(
         open_time_ms=candle.open_ns // NANOS_PER_MILLI,
         open=symbol.ticks_to_price(candle.open),
