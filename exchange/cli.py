@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "matcher": ("matcher.service", "match one partition of `orders`, exactly once, until Ctrl-C"),
     "gateway": ("gateway.service", "serve the REST API: orders in, synchronous results out"),
     "relay": ("relay.service", "serve market data and private executions over WebSocket"),
+    "history": ("history.service", "keep orders and fills from `executions` in SQL and serve their history"),
     "order": ("exchange.trade:order", "place, cancel or read an order through a gateway (API key)"),
     "orders": ("exchange.trade:orders", "list the account's open orders on a symbol"),
     "book": ("exchange.trade:book", "show a symbol's order book"),

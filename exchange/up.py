@@ -1,11 +1,12 @@
 """`exchange up`: the whole local cluster in one command; Ctrl-C stops everything it started.
 
 The cluster is the Kafka broker (unless ``EXCHANGE_KAFKA_BOOTSTRAP`` names one), the topics,
-one matcher process per partition of the symbol registry, the REST gateway and the WebSocket
-relay, with a local demo API key (made once, kept in the data directory) that `exchange up`
-prints. Each service runs as its own `exchange` subprocess, as it would in its own pod; a
-service that dies is restarted, as Kubernetes would restart it. State lives in the data
-directory, so a restart resumes.
+one matcher process per partition of the symbol registry, the REST gateway, the WebSocket
+relay and the history service (orders and fills in a SQLite file of the data directory), with
+a local demo API key (made once, kept in the data directory) that `exchange up` prints. Each
+service runs as its own `exchange` subprocess, as it would in its own pod; a service that dies
+is restarted, as Kubernetes would restart it. State lives in the data directory, so a restart
+resumes.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class UpSettings(Settings):
     )
     up_gateway_port: int = Field(default=8080, ge=1, le=65535, description="port of the REST gateway")
     up_relay_port: int = Field(default=8090, ge=1, le=65535, description="port of the WebSocket relay")
+    up_history_port: int = Field(default=8070, ge=1, le=65535, description="port of the history API")
 
 
 DEMO_KEYS_FILE = "demo-keys.yaml"
@@ -115,7 +117,7 @@ class Service:
 
 
 def cluster_services(settings: UpSettings, bootstrap: str, keys_file: Path) -> list[Service]:
-    """The services of the local cluster: one matcher per partition, then the gateway and the relay."""
+    """The services of the local cluster: one matcher per partition, the gateway, the relay, history."""
     env = {**os.environ, "EXCHANGE_KAFKA_BOOTSTRAP": bootstrap}
     partitions = load_registry(settings.symbols_file).partition_count
     matchers = [
@@ -136,7 +138,18 @@ def cluster_services(settings: UpSettings, bootstrap: str, keys_file: Path) -> l
         "EXCHANGE_RELAY_PORT": str(settings.up_relay_port),
         "EXCHANGE_RELAY_KEYS_FILE": str(keys_file),
     }
-    return [*matchers, Service("gateway", ["gateway"], gateway_env), Service("relay", ["relay"], relay_env)]
+    # The history service keeps its SQLite file in the data directory and reads with the same keys.
+    history_env = {
+        **env,
+        "EXCHANGE_HISTORY_PORT": str(settings.up_history_port),
+        "EXCHANGE_HISTORY_KEYS_FILE": str(keys_file),
+    }
+    return [
+        *matchers,
+        Service("gateway", ["gateway"], gateway_env),
+        Service("relay", ["relay"], relay_env),
+        Service("history", ["history"], history_env),
+    ]
 
 
 def stop_all(services: list[Service]) -> None:
@@ -173,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             lines += [
                 f"  gateway: {gateway_url}/api/v1 (OpenAPI: {gateway_url}/docs)",
                 f"  relay: ws://127.0.0.1:{settings.up_relay_port}/ws (docs/websocket.md)",
+                f"  history: http://127.0.0.1:{settings.up_history_port}/api/v1/orders/history "
                 f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
             ]
             print("exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it.", flush=True)  # noqa: T201

@@ -20,12 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import errors
-from gateway.auth import Authenticator, AuthError
 from gateway.commands import Gateway
 from gateway.metrics import GatewayMetrics
 from gateway.routes import admin, market, orders
 from gateway.sequencer import Sequencer, default_instance_id
 from gateway.settings import GatewaySettings
+from runtime.auth import Authenticator, AuthError
 from runtime.health import Health
 from runtime.kafka import bootstrap_servers
 from runtime.keys import load_keys

@@ -15,11 +15,11 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.auth import Authenticator, SignedRequest
 from gateway.errors import ApiError, invalid, rejected
 from gateway.metrics import GatewayMetrics
 from gateway.sequencer import OutcomeUnknown, Sequencer, Unavailable
 from gateway.settings import GatewaySettings
+from runtime.auth import Authenticator, SignedRequest
 from runtime.health import Health
 from runtime.keys import ApiKey, Scope
 from runtime.live_symbols import LiveRegistry

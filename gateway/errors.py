@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.auth import AuthError
+from runtime.auth import AuthError
 from runtime.symbols import DomainError
 
 # The matcher's reasons that do not mean "your request is malformed" (422).

@@ -8,7 +8,6 @@ and values of the wrong JSON type; the decimal strings are converted exactly by 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Context, Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.symbols import DEFAULT_MAX_OPEN_ORDERS, MAX_DECIMAL_CHARS, MAX_OPEN_ORDERS, Symbol
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-# Extra decimals an average price keeps beyond the tick size's (an average is a ratio, not a tick).
-AVERAGE_PRICE_EXTRA_PLACES = 8
-_WIDE = Context(prec=120)
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market"]
@@ -256,20 +252,8 @@ def prevented_match_out(symbol: Symbol, prevented: dict[str, Any]) -> PreventedM
 
 
 def average_price(symbol: Symbol, fills: list[dict[str, Any]]) -> str | None:
-    """The quantity-weighted price of ``fills``, rounded half-even to the tick's places + a few."""
-    lots = sum(f["qty"] for f in fills)
-    if not lots:
-        return None
-    tick_places = max(0, -int(symbol.tick_size.normalize().as_tuple().exponent))
-    exact = Decimal(sum(f["price"] * f["qty"] for f in fills)) * symbol.tick_size
-    places = Decimal(1).scaleb(-(tick_places + AVERAGE_PRICE_EXTRA_PLACES))
-    # Digits for any int64 price at any tick, so the rounding below never overflows the context.
-    value = _WIDE.divide(exact, Decimal(lots)).quantize(places, context=_WIDE)
-    text = f"{value:f}"
-    # Trailing zeros beyond the tick's places say nothing: 65000.00, not 65000.0000000000.
-    whole, _, decimals = text.partition(".")
-    decimals = decimals.rstrip("0").ljust(tick_places, "0")
-    return f"{whole}.{decimals}" if decimals else whole
+    """The quantity-weighted price of ``fills`` (see :meth:`Symbol.average_price`)."""
+    return symbol.average_price(sum(f["price"] * f["qty"] for f in fills), sum(f["qty"] for f in fills))
 
 
 def book_out(symbol: Symbol, book: dict[str, Any]) -> BookOut:

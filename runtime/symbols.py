@@ -57,6 +57,10 @@ _MAX_SYMBOL_CHARS = 32
 # Enough digits for any quotient of two MAX_DECIMAL_CHARS numbers, and every rounding trapped:
 # with this context an operation is either exact or an error.
 _EXACT = Context(prec=4 * MAX_DECIMAL_CHARS, traps=[InvalidOperation, Inexact, Overflow, DivisionByZero])
+# Extra decimals an average price keeps beyond the tick size's (an average is a ratio, not a tick).
+AVERAGE_PRICE_EXTRA_PLACES = 8
+# Digits for any sum of int64 prices times quantities at any tick, so rounding never overflows.
+_WIDE = Context(prec=120)
 
 
 class DomainError(ValueError):
@@ -177,6 +181,22 @@ class Symbol:
     def lots_to_qty(self, lots: int) -> str:
         """A quantity of this symbol as its canonical decimal string."""
         return lots_to_qty(lots, self.lot_size)
+
+    def average_price(self, notional: int, lots: int) -> str | None:
+        """The price of ``notional`` (the sum of ticks x lots of some fills) over ``lots``; None for no lots.
+
+        Rounded half-even to the tick's places plus a few; trailing zeros past the tick's places dropped.
+        """
+        if not lots:
+            return None
+        tick_places = max(0, -int(self.tick_size.normalize().as_tuple().exponent))
+        places = Decimal(1).scaleb(-(tick_places + AVERAGE_PRICE_EXTRA_PLACES))
+        exact = Decimal(notional) * self.tick_size
+        text = f"{_WIDE.divide(exact, Decimal(lots)).quantize(places, context=_WIDE):f}"
+        # Trailing zeros beyond the tick's places say nothing: 65000.00, not 65000.0000000000.
+        whole, _, decimals = text.partition(".")
+        decimals = decimals.rstrip("0").ljust(tick_places, "0")
+        return f"{whole}.{decimals}" if decimals else whole
 
     def to_params(self) -> dict[str, Any]:
         """The symbol's entry as in the registry file (and an AddSymbol command's ``params``)."""

@@ -29,8 +29,12 @@ from runtime.topics import TopicSpec, ensure_topics  # noqa: E402
 
 TopicFactory = Callable[..., str]
 PartitionReader = Callable[..., list[bytes | None]]
-# The gateway's and the relay's fixtures (on the real broker), for the integration tests.
-pytest_plugins = ["tests.integration.gateway_fixtures", "tests.integration.relay_fixtures"]
+# The gateway's, the relay's and the history's fixtures (on the real broker), for the integration tests.
+pytest_plugins = [
+    "tests.integration.gateway_fixtures",
+    "tests.integration.relay_fixtures",
+    "tests.integration.history_fixtures",
+]
 
 # Guards against a hang only; reading a test topic to its end takes well under a second.
 READ_GUARD_S = 60.0

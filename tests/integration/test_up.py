@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from exchange.client import ExchangeClient
 from runtime.settings import DEFAULT_SYMBOLS_FILE
+from runtime.signing import signed_headers
 from runtime.symbols import load_registry
 from runtime.topics import TopicNames
 
@@ -62,12 +63,30 @@ def _demo_secret(output: list[str]) -> str:
     return line.split("secret:")[1].split()[0]
 
 
-def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everything_on_ctrl_c(
+def _history_orders(port: int, secret: str) -> list[dict[str, object]]:
+    """The demo account's orders as the history service answers them (none while it cannot answer)."""
+    headers = signed_headers("demo", secret, timestamp_ms=int(time.time() * 1000), method="GET",
+                             path="/api/v1/orders/history", query="", body=b"")  # fmt: skip
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/orders/history", headers=headers, timeout=5)
+    except httpx.HTTPError:
+        return []
+    return list(answer.json()["orders"]) if answer.status_code == 200 else []
+
+
+def _wait_for_history(port: int, secret: str) -> list[dict[str, object]]:
+    deadline = time.monotonic() + READY_GUARD_S
+    while not (orders := _history_orders(port, secret)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return orders
+
+
+def test_up_runs_matchers_a_gateway_and_history_all_ready_and_stops_everything_on_ctrl_c(
     kafka_bootstrap: str, kafka_admin: AdminClient, topic_prefix: str, tmp_path: Path
 ) -> None:
     partitions = load_registry(DEFAULT_SYMBOLS_FILE).partition_count
-    ops_base = _free_port_run(partitions + 2)
-    gateway_port, relay_port = ops_base + partitions, ops_base + partitions + 1
+    ops_base = _free_port_run(partitions + 3)
+    gateway_port, relay_port, history_port = (ops_base + partitions + i for i in range(3))
     env = {
         **os.environ,
         "EXCHANGE_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -76,6 +95,7 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
         "EXCHANGE_UP_MATCHER_OPS_PORT": str(ops_base),
         "EXCHANGE_UP_GATEWAY_PORT": str(gateway_port),
         "EXCHANGE_UP_RELAY_PORT": str(relay_port),
+        "EXCHANGE_UP_HISTORY_PORT": str(history_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange", "up"],
@@ -85,7 +105,9 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    ports = range(ops_base, ops_base + partitions + 2)  # the matchers', the gateway's, the relay's
+    ports = range(
+        ops_base, ops_base + partitions + 3
+    )  # the matchers', the gateway's, the relay's, the history's
     try:
         output = _wait_for_line(process, "Ctrl-C stops it")
         existing = set(kafka_admin.list_topics(timeout=10).topics)
@@ -95,6 +117,7 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
         all_ready = all(_ready(port) for port in ports)
         with ExchangeClient(f"http://127.0.0.1:{gateway_port}", "demo", _demo_secret(output)) as demo:
             order = demo.place_order("BTC-USD", "buy", "0.001", price="60000.00")
+        history = _wait_for_history(history_port, _demo_secret(output))
 
         process.send_signal(signal.SIGINT)
         exit_code = process.wait(timeout=60)
@@ -106,5 +129,8 @@ def test_up_runs_a_ready_matcher_per_partition_and_a_gateway_and_stops_everythin
     assert set(TopicNames.with_prefix(topic_prefix).all()) <= existing
     assert all_ready
     assert order["status"] == "NEW"
+    assert [(o["order_id"], o["status"], o["price"]) for o in history] == [
+        (order["order_id"], "NEW", "60000.00")
+    ]
     assert exit_code == 0
     assert not any(_ready(port) for port in ports)  # no service outlives `exchange up`

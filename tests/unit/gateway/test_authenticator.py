@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from gateway.auth import Authenticator, AuthError, SignedRequest
+from runtime.auth import Authenticator, AuthError, SignedRequest
 from runtime.keys import ApiKey, ReplayGuard, Scope
 from runtime.ratelimit import RateLimiter
 from runtime.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
@@ -124,7 +124,7 @@ def test_a_timestamp_further_ahead_than_the_window_is_401_stale_timestamp() -> N
 def test_a_stale_timestamp_is_refused_naming_the_skew_and_the_window() -> None:
     error = _refusal(_authenticator(), _signed(at_s=NOW_S - 60))
 
-    assert str(error) == "X-Timestamp is 60.0 s from the gateway's clock (the window is 5 s)"
+    assert str(error) == "X-Timestamp is 60.0 s from the server's clock (the window is 5 s)"
 
 
 @pytest.mark.parametrize("timestamp", ["soon", "1.7e12", "-1700000000000", "1700000000000.5", "1" * 17])

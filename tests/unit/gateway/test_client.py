@@ -15,7 +15,7 @@ import pytest
 
 import exchange.client as client_module
 from exchange.client import ClientError, ExchangeClient, _decimal_text, _with_decimals
-from gateway.auth import Authenticator, SignedRequest
+from runtime.auth import Authenticator, SignedRequest
 from runtime.keys import ApiKey, Scope
 from runtime.signing import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 

@@ -1,7 +1,8 @@
 """Who is asking a REST request (HMAC signature), whether it is fresh, and how often it may ask.
 
-The keys themselves (their document, scopes and accounts) are in :mod:`runtime.keys`, which the
-relay shares; the signature scheme is in :mod:`runtime.signing`.
+Every service with a signed REST API (the gateway, the history service) checks requests here, so
+a key, its scopes and its account mean the same everywhere. The keys themselves (their document,
+scopes and accounts) are in :mod:`runtime.keys`; the signature scheme is in :mod:`runtime.signing`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from runtime.signing import signature_matches, signed_text
 
 
 class AuthError(Exception):
-    """A request the gateway refuses; ``status`` and ``code`` go into the error response."""
+    """A request a service refuses; ``status`` and ``code`` go into the error response."""
 
     def __init__(self, status: int, code: str, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
@@ -75,6 +76,6 @@ class Authenticator:
             raise AuthError(401, "BAD_TIMESTAMP", "X-Timestamp must be milliseconds since the Unix epoch")
         if skew_s > self.window_s:
             raise AuthError(
-                401, "STALE_TIMESTAMP", f"X-Timestamp is {skew_s:.1f} s from the gateway's clock "
+                401, "STALE_TIMESTAMP", f"X-Timestamp is {skew_s:.1f} s from the server's clock "
                 f"(the window is {self.window_s:g} s)",
             )  # fmt: skip
