@@ -10,8 +10,10 @@ agree only if the writer's fold and its exactly-once bookkeeping are both right.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,11 +57,21 @@ class Postgres:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    """The session's PostgreSQL server, started on first use and deleted at the end."""
-    server = Postgres(tmp_path_factory.mktemp("postgres"))
-    yield server
-    server.server.cleanup()
+def postgres() -> Iterator[Postgres]:
+    """The session's PostgreSQL server, started on first use and deleted at the end.
+
+    Its data lives outside pytest's temporary directory: run as root, pgserver runs the server as
+    a user of its own, which must reach the directory, and any pytest session starting meanwhile
+    (another checkout's, say) makes pytest's own directory private to root again.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="exchange-postgres-"))
+    parent.chmod(0o755)
+    server = Postgres(parent / "data")
+    try:
+        yield server
+    finally:
+        server.server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
