@@ -89,9 +89,9 @@ def _build(go: str, tool: GoTool, path: Path) -> None:
 def main() -> int:
     try:
         for tool in TOOLS:
-            print(f"{tool.name} {tool.version}: {ensure_tool(tool)}")  # noqa: T201
+            print(f"{tool.name} {tool.version}: {ensure_tool(tool)}")
     except UserError as exc:
-        print(f"deploy tools: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"deploy tools: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -25,8 +25,18 @@ KUBERNETES_VERSION = "1.33.0"
 CUSTOM_RESOURCES: dict[str, dict[str, list[str]]] = {
     "kafka.strimzi.io/v1": {
         "Kafka": ["spec.kafka.listeners", "spec.kafka.version", "spec.entityOperator.topicOperator"],
-        "KafkaNodePool": ["metadata.labels.strimzi\\.io/cluster", "spec.replicas", "spec.roles", "spec.storage"],
-        "KafkaTopic": ["metadata.labels.strimzi\\.io/cluster", "spec.partitions", "spec.replicas", "spec.config"],
+        "KafkaNodePool": [
+            "metadata.labels.strimzi\\.io/cluster",
+            "spec.replicas",
+            "spec.roles",
+            "spec.storage",
+        ],
+        "KafkaTopic": [
+            "metadata.labels.strimzi\\.io/cluster",
+            "spec.partitions",
+            "spec.replicas",
+            "spec.config",
+        ],
     },
     "monitoring.coreos.com/v1": {
         "PodMonitor": ["spec.selector", "spec.podMetricsEndpoints"],
@@ -43,8 +53,8 @@ QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi)?$")
 
 def _path(obj: dict[str, Any], dotted: str) -> Any:
     node: Any = obj
-    for part in re.split(r"(?<!\\)\.", dotted):
-        part = part.replace("\\.", ".")
+    for escaped in re.split(r"(?<!\\)\.", dotted):
+        part = escaped.replace("\\.", ".")
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
@@ -95,7 +105,9 @@ def test_every_custom_resource_has_what_its_operator_requires(
     custom = [o for o in built[build] if _is_custom(o)]
     for obj in custom:
         kinds = CUSTOM_RESOURCES.get(obj["apiVersion"])
-        assert kinds is not None and obj["kind"] in kinds, f"unknown custom resource {obj['apiVersion']} {obj['kind']}"
+        assert kinds is not None and obj["kind"] in kinds, (
+            f"unknown custom resource {obj['apiVersion']} {obj['kind']}"
+        )
         missing = [p for p in kinds[obj["kind"]] if _path(obj, p) in (None, [], "")]
         assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
     assert {o["kind"] for o in custom} == {k for kinds in CUSTOM_RESOURCES.values() for k in kinds}
