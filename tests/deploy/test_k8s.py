@@ -1,14 +1,17 @@
 """The Kubernetes objects: kustomize builds every overlay, each built-in object is valid against the
-Kubernetes schemas, each custom resource has what its operator requires, and the objects agree with
+Kubernetes schemas, each custom resource against its operator's CRD, and the objects agree with
 the code (topics, partition count, probes, memory, grace period)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -21,44 +24,13 @@ from runtime.topics import TopicNames, topic_specs
 from tests.deploy.conftest import BUILDS, K8S, one, only
 
 KUBERNETES_VERSION = "1.33.0"
-# Custom resources: group/version -> kind -> the paths its CRD requires (dotted; a path must be present).
-CUSTOM_RESOURCES: dict[str, dict[str, list[str]]] = {
-    "kafka.strimzi.io/v1": {
-        "Kafka": ["spec.kafka.listeners", "spec.kafka.version", "spec.entityOperator.topicOperator"],
-        "KafkaNodePool": [
-            "metadata.labels.strimzi\\.io/cluster",
-            "spec.replicas",
-            "spec.roles",
-            "spec.storage",
-        ],
-        "KafkaTopic": [
-            "metadata.labels.strimzi\\.io/cluster",
-            "spec.partitions",
-            "spec.replicas",
-            "spec.config",
-        ],
-    },
-    "monitoring.coreos.com/v1": {
-        "PodMonitor": ["spec.selector", "spec.podMetricsEndpoints"],
-        "ServiceMonitor": ["spec.selector", "spec.endpoints"],
-        "PrometheusRule": ["spec.groups"],
-    },
-}
+# The CRDs of the operators the custom resources are for, vendored (tests/deploy_schemas/README.md).
+CRD_DIR = Path(__file__).resolve().parents[1] / "deploy_schemas" / "crds"
 # README: memory limit >= base + heap x (1 + 1.15); heap ~575 bytes a resting order.
 BASE_RSS_BYTES = 200 * 2**20
 BYTES_PER_RESTING_ORDER = 575
 SNAPSHOT_CHILD_FACTOR = 1.15
 QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi)?$")
-
-
-def _path(obj: dict[str, Any], dotted: str) -> Any:
-    node: Any = obj
-    for escaped in re.split(r"(?<!\\)\.", dotted):
-        part = escaped.replace("\\.", ".")
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _is_custom(obj: dict[str, Any]) -> bool:
@@ -98,19 +70,71 @@ def test_an_invalid_object_is_refused_by_the_validation() -> None:
         kubernetes_validate.validate(service, KUBERNETES_VERSION, strict=True)
 
 
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> the openAPIV3Schema of every version the vendored CRDs serve."""
+    schemas = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if crd:
+                group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+                for version in crd["spec"]["versions"]:
+                    if version["served"]:
+                        schema = closed(version["schema"]["openAPIV3Schema"])
+                        schemas[f"{group}/{version['name']}", kind] = schema
+    return schemas
+
+
+def closed(schema: Any) -> Any:
+    """The schema with every object closed that the API server would prune unknown fields from.
+
+    A structural schema's API server drops a field it does not know, silently: a misspelt field
+    is lost, not refused. Refusing it here is what makes a typo fail the test.
+    """
+    if isinstance(schema, dict):
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema = {**schema, "additionalProperties": False}
+        return {key: closed(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    return schema
+
+
+def crd_errors(obj: dict[str, Any]) -> list[str]:
+    schema = crd_schemas().get((obj["apiVersion"], obj["kind"]))
+    if schema is None:
+        return [f"no CRD serves {obj['apiVersion']} {obj['kind']}"]
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+
+
 @pytest.mark.parametrize("build", list(BUILDS))
-def test_every_custom_resource_has_what_its_operator_requires(
+def test_every_custom_resource_is_valid_against_its_operators_crd(
     built: dict[str, list[dict[str, Any]]], build: str
 ) -> None:
     custom = [o for o in built[build] if _is_custom(o)]
-    for obj in custom:
-        kinds = CUSTOM_RESOURCES.get(obj["apiVersion"])
-        assert kinds is not None and obj["kind"] in kinds, (
-            f"unknown custom resource {obj['apiVersion']} {obj['kind']}"
-        )
-        missing = [p for p in kinds[obj["kind"]] if _path(obj, p) in (None, [], "")]
-        assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
-    assert {o["kind"] for o in custom} == {k for kinds in CUSTOM_RESOURCES.values() for k in kinds}
+
+    errors = {f"{o['kind']}/{o['metadata']['name']}": crd_errors(o) for o in custom}
+    assert {name: found for name, found in errors.items() if found} == {}
+    assert {o["kind"] for o in custom} == {kind for _, kind in crd_schemas()}
+
+
+def test_a_misspelt_or_missing_custom_resource_field_is_refused(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    kafka = copy.deepcopy(one(built["prod"], "Kafka", "exchange"))
+    kafka["spec"]["kafka"]["listners"] = kafka["spec"]["kafka"].pop("listeners")
+    topic = copy.deepcopy(one(built["prod"], "KafkaTopic", "orders"))
+    topic["spec"]["partitions"] = "8"
+
+    assert any("listeners" in e for e in crd_errors(kafka))
+    assert any("listners" in e for e in crd_errors(kafka))
+    assert crd_errors(topic)
+    assert crd_errors({**topic, "apiVersion": "kafka.strimzi.io/v1beta3"})
 
 
 def test_the_partition_count_marker_never_reaches_the_cluster(built: dict[str, list[dict[str, Any]]]) -> None:
