@@ -21,7 +21,8 @@ COPY runtime ./runtime
 COPY bench ./bench
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --upgrade pip==26.3 \
-    && /opt/venv/bin/pip install -e .
+    && /opt/venv/bin/pip install -e . \
+    && python -m compileall -q exchange schemas matcher gateway relay runtime bench
 
 FROM deps AS native
 # The Debian release of the base image fixes these packages' versions; pinning them here would

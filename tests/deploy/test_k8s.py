@@ -23,7 +23,8 @@ from runtime.symbols import SymbolRegistry, load_registry
 from runtime.topics import TopicNames, topic_specs
 from tests.deploy.conftest import BUILDS, K8S, one, only
 
-KUBERNETES_VERSION = "1.33.0"
+# The oldest Kubernetes the objects are meant for, and the newest whose schemas kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
 # The CRDs of the operators the custom resources are for, vendored (tests/deploy_schemas/README.md).
 CRD_DIR = Path(__file__).resolve().parents[1] / "deploy_schemas" / "crds"
 # README: memory limit >= base + heap x (1 + 1.15); heap ~575 bytes a resting order.
@@ -54,20 +55,21 @@ def _registry(objects: list[dict[str, Any]]) -> SymbolRegistry:
         return load_registry(path)
 
 
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("build", list(BUILDS))
 def test_every_builtin_object_is_valid_against_the_kubernetes_schemas(
-    built: dict[str, list[dict[str, Any]]], build: str
+    built: dict[str, list[dict[str, Any]]], build: str, version: str
 ) -> None:
     builtin = [o for o in built[build] if not _is_custom(o)]
     assert len(builtin) >= 10
     for obj in builtin:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 def test_an_invalid_object_is_refused_by_the_validation() -> None:
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": "80"}}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(service, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(service, KUBERNETES_VERSIONS[-1], strict=True)
 
 
 @functools.cache
@@ -246,7 +248,7 @@ def test_dashboards_are_config_maps_for_the_grafana_sidecar(built: dict[str, lis
 def test_the_api_keys_secret_template_is_a_valid_secret_holding_a_key_document() -> None:
     template = yaml.safe_load((K8S / "base" / "api-keys.example.yaml").read_text())
 
-    kubernetes_validate.validate(template, KUBERNETES_VERSION, strict=True)
+    kubernetes_validate.validate(template, KUBERNETES_VERSIONS[-1], strict=True)
     keys = parse_keys(yaml.safe_load(template["stringData"]["keys.yaml"]), "the template")
     assert len(keys) == 1
 
