@@ -680,12 +680,26 @@ class Matcher:
         self.metrics.levels("sell", asks)
 
 
+def partition_of_pod(pod_name: str) -> int:
+    """The partition a StatefulSet pod matches: its ordinal, the number its name ends with (``matcher-3``)."""
+    _, dash, ordinal = pod_name.rpartition("-")
+    if not dash or not ordinal.isdigit() or ordinal != str(int(ordinal)):
+        raise UserError(f"pod name {pod_name!r} does not end with a StatefulSet ordinal (like matcher-3)")
+    return int(ordinal)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--partition", type=int, required=True, help="the `orders` partition to match")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--partition", type=int, help="the `orders` partition to match")
+    # Kubernetes: a StatefulSet's pods are NAME-0, NAME-1, ...; the ordinal is the partition.
+    which.add_argument(
+        "--pod-name", help="match the partition that is this StatefulSet pod's ordinal (matcher-3: 3)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    partition = args.partition if args.pod_name is None else partition_of_pod(args.pod_name)
     settings = load_settings(MatcherSettings)
     configure_logging(settings.log_level, settings.log_format)
     shutdown = Shutdown().install()
-    return Matcher(settings, args.partition, shutdown=shutdown).run()
+    return Matcher(settings, partition, shutdown=shutdown).run()
