@@ -17,6 +17,7 @@ COPY schemas ./schemas
 COPY matcher ./matcher
 COPY gateway ./gateway
 COPY relay ./relay
+COPY history ./history
 COPY runtime ./runtime
 COPY bench ./bench
 RUN python -m venv /opt/venv \

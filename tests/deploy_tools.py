@@ -1,6 +1,6 @@
 """The command-line tools the deployment tests run, built once from the Go module proxy and reused.
 
-``kustomize`` (what ``kubectl apply -k`` runs) and ``promtool`` (Prometheus's rule checker) are
+``kustomize`` (what ``kubectl apply -k`` runs) is
 built with ``go install MODULE@VERSION`` into ``cache_dir/tools/NAME-VERSION/NAME`` (``cache_dir``
 is EXCHANGE_CACHE_DIR, the same place runtime/broker.py keeps the Kafka jars). A build runs once,
 under a lock, into a scratch directory renamed into place when done, so an interrupted build
@@ -34,8 +34,7 @@ class GoTool:
 
 
 KUSTOMIZE = GoTool("kustomize", "sigs.k8s.io/kustomize/kustomize/v5", "v5.8.1")
-PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
-TOOLS = (KUSTOMIZE, PROMTOOL)
+TOOLS = (KUSTOMIZE,)
 BUILD_TIMEOUT_S = 1800.0
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy_tools import KUSTOMIZE, PROMTOOL, ensure_tool
+from tests.deploy_tools import KUSTOMIZE, ensure_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -21,11 +21,6 @@ BUILDS = {"base": K8S / "base", **{name: K8S / "overlays" / name for name in OVE
 @pytest.fixture(scope="session")
 def kustomize() -> Path:
     return ensure_tool(KUSTOMIZE)
-
-
-@pytest.fixture(scope="session")
-def promtool() -> Path:
-    return ensure_tool(PROMTOOL)
 
 
 @pytest.fixture(scope="session")
