@@ -93,8 +93,8 @@ def _route(relay: Relay, connection: ServerConnection, request: Request) -> Resp
         body, content_type = exposition(relay.metrics.registry)
         return _respond(connection, 200, content_type, body)
     if path == CONFIG_PATH:
-        remote = connection.remote_address
-        found = page_config(relay.settings.relay_page_config, str(remote[0]) if remote else "")
+        remote = str(connection.remote_address[0]) if connection.remote_address else ""
+        found = page_config(relay.settings.relay_page_config, remote, request.headers.get("Host", ""))
         # The page config holds a key: never kept by a browser cache or a proxy.
         return _respond(
             connection, found.status, found.content_type, found.body, {"Cache-Control": "no-store"}

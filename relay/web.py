@@ -53,14 +53,27 @@ def web_file(url_path: str, root: Path = WEB_ROOT) -> WebFile:
     return WebFile(200, content_type, target.read_bytes())
 
 
-def page_config(config_file: Path | None, remote_host: str) -> WebFile:
-    """The page's config for a client at ``remote_host``: only on loopback, only when one was set."""
-    if config_file is None or not is_loopback(remote_host):
+def page_config(config_file: Path | None, remote_host: str, host_header: str) -> WebFile:
+    """The page's config for a client at ``remote_host``: only on loopback, only when one was set.
+
+    The Host header must name loopback too: a page of another site whose name was re-pointed at
+    127.0.0.1 (DNS rebinding) comes from a loopback address but asks for its own host name.
+    """
+    if config_file is None or not is_loopback(remote_host) or not is_loopback(host_name(host_header)):
         return NOT_FOUND
     return WebFile(200, CONTENT_TYPES[".json"], config_file.read_bytes())
 
 
+def host_name(host_header: str) -> str:
+    """The host of a Host header, without its port or an IPv6 address's brackets."""
+    if host_header.startswith("["):
+        return host_header[1:].partition("]")[0]
+    return host_header.rpartition(":")[0] if ":" in host_header else host_header
+
+
 def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

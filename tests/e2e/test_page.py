@@ -17,7 +17,7 @@ SCRIPT = Path(__file__).with_name("trade_in_the_page.cjs")
 BROWSER_GUARD_S = 240
 
 
-def test_an_order_placed_in_the_page_rests_in_the_ladder_then_trades_and_fills_live(
+def test_an_order_placed_in_the_page_rests_in_the_ladder_survives_a_reconnect_then_trades_and_fills_live(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, browser_tools: BrowserTools
 ) -> None:
     screenshot = browser_tools.artifacts / "relay-page.png"
@@ -41,6 +41,7 @@ def test_an_order_placed_in_the_page_rests_in_the_ladder_then_trades_and_fills_l
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["resting"] == "0.01000"
+    assert result["resumed"]["channel"] == "book" and result["resumed"]["resume_seq"] > 0
     assert {"buy", "sell"} <= {fill.split("\t")[1] for fill in result["fills"]}
     assert result["candlesAfter"] == result["candlesBefore"] + 1
     assert screenshot.stat().st_size > 0

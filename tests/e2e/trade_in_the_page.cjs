@@ -1,5 +1,6 @@
 // Drives the 호가창 in headless Chromium: a resting limit order shows in the ladder and the open
-// orders, a crossing order trades, and the trade, both fills and the chart show it. Prints one JSON
+// orders, a dropped connection comes back by itself and resumes the book from its seq, a crossing
+// order trades, and the trade, both fills and the chart show it. Prints one JSON
 // line; exits non-zero with the step that failed. Called by tests/e2e/test_page.py.
 //   node trade_in_the_page.cjs PAGE_URL SCREENSHOT_PATH   (PLAYWRIGHT_CORE, CHROMIUM in the env)
 
@@ -29,6 +30,22 @@ async function main() {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(STEP_MS);
     page.on("pageerror", (error) => errors.push(String(error)));
+    // Watch the page's WebSockets from outside it: the sockets it opened and the frames it sent.
+    await page.addInitScript(() => {
+      const Native = window.WebSocket;
+      window.testSockets = [];
+      window.testSent = [];
+      window.WebSocket = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window.testSockets.push(this);
+        }
+        send(data) {
+          window.testSent.push(JSON.parse(data));
+          super.send(data);
+        }
+      };
+    });
     await page.goto(pageUrl);
     step = "connect and load the demo key";
     await page.waitForSelector("#connection[data-state=live]");
@@ -42,6 +59,14 @@ async function main() {
     const resting = await page.textContent(`#bids tr[data-price="${PRICE}"] .size`);
     const candlesBefore = Number(await page.getAttribute("#chart", "data-candles"));
 
+    step = "lose the connection: reconnect by itself and resume the book from its seq";
+    await page.evaluate(() => window.testSockets.at(-1).close());
+    await page.waitForFunction(() => window.testSockets.length >= 2
+      && document.querySelector("#connection").dataset.state === "live");
+    await page.waitForFunction(() => window.testSent.some((frame) => frame.resume_seq !== undefined));
+    await page.waitForSelector(`#bids tr[data-price="${PRICE}"]`);
+    const resumed = await page.evaluate(() => window.testSent.find((frame) => frame.resume_seq !== undefined));
+
     step = "cross it with a sell: trade, fills, chart";
     await placeOrder(page, "sell");
     await page.waitForSelector(`#trades tbody tr[data-price="${PRICE}"]`);
@@ -54,7 +79,9 @@ async function main() {
 
     step = "save the screenshot";
     await page.screenshot({ path: screenshotPath, fullPage: true });
-    console.log(JSON.stringify({ ok: errors.length === 0, resting, fills, candlesBefore, candlesAfter, errors }));
+    console.log(JSON.stringify({
+      ok: errors.length === 0, resting, resumed, fills, candlesBefore, candlesAfter, errors,
+    }));
     process.exitCode = errors.length === 0 ? 0 : 1;
   } catch (error) {
     console.log(JSON.stringify({ ok: false, step, error: String(error), errors }));

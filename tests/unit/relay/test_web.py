@@ -56,11 +56,20 @@ def test_the_page_config_goes_to_loopback_clients_only(tmp_path: Path) -> None:
     config = tmp_path / "page-config.json"
     config.write_text('{"key": "demo"}')
 
-    assert page_config(config, "127.0.0.1").body == b'{"key": "demo"}'
-    assert page_config(config, "::1").status == 200
-    assert page_config(config, "10.1.2.3").status == 404
-    assert page_config(config, "").status == 404
+    assert page_config(config, "127.0.0.1", "127.0.0.1:8090").body == b'{"key": "demo"}'
+    assert page_config(config, "::1", "[::1]:8090").status == 200
+    assert page_config(config, "127.0.0.1", "localhost:8090").status == 200
+    assert page_config(config, "10.1.2.3", "127.0.0.1:8090").status == 404
+    assert page_config(config, "", "127.0.0.1:8090").status == 404
+
+
+def test_the_page_config_is_refused_to_a_page_of_another_host_name_on_loopback(tmp_path: Path) -> None:
+    config = tmp_path / "page-config.json"
+    config.write_text("{}")
+
+    assert page_config(config, "127.0.0.1", "rebound.example:8090").status == 404
+    assert page_config(config, "127.0.0.1", "").status == 404
 
 
 def test_without_a_page_config_there_is_none() -> None:
-    assert page_config(None, "127.0.0.1").status == 404
+    assert page_config(None, "127.0.0.1", "127.0.0.1:8090").status == 404
