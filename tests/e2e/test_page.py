@@ -1,6 +1,7 @@
 """The 호가창 in a real browser on a whole local cluster (`exchange up`): trade through the page.
 
-The screenshot is kept at build/test-artifacts/relay-page.png.
+The screenshots are kept at build/test-artifacts/relay-page.png (after the trade) and
+relay-page-resting.png (the order resting in the ladder).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ SCRIPT = Path(__file__).with_name("trade_in_the_page.cjs")
 BROWSER_GUARD_S = 240
 
 
-def test_an_order_placed_in_the_page_rests_in_the_ladder_survives_a_reconnect_then_trades_and_fills_live(
+def test_an_order_placed_in_the_page_rests_in_the_ladder_survives_a_reconnect_trades_fills_and_cancels(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, browser_tools: BrowserTools
 ) -> None:
     screenshot = browser_tools.artifacts / "relay-page.png"
-    screenshot.unlink(missing_ok=True)
+    resting = screenshot.with_name("relay-page-resting.png")
+    for old in (screenshot, resting):
+        old.unlink(missing_ok=True)
     page_url = "http://127.0.0.1:{}/?symbol=BTC-USD"
     with exchange_up(kafka_bootstrap, topic_prefix, tmp_path) as up:
         assert up.wait_all_ready()
@@ -45,3 +48,4 @@ def test_an_order_placed_in_the_page_rests_in_the_ladder_survives_a_reconnect_th
     assert {"buy", "sell"} <= {fill.split("\t")[1] for fill in result["fills"]}
     assert result["candlesAfter"] == result["candlesBefore"] + 1
     assert screenshot.stat().st_size > 0
+    assert resting.stat().st_size > 0

@@ -1,8 +1,9 @@
 // Drives the 호가창 in headless Chromium: a resting limit order shows in the ladder and the open
 // orders, a dropped connection comes back by itself and resumes the book from its seq, a crossing
-// order trades, and the trade, both fills and the chart show it. Prints one JSON
+// order trades, and the trade, both fills and the chart show it; a cancel button cancels. Prints one JSON
 // line; exits non-zero with the step that failed. Called by tests/e2e/test_page.py.
 //   node trade_in_the_page.cjs PAGE_URL SCREENSHOT_PATH   (PLAYWRIGHT_CORE, CHROMIUM in the env)
+// Screenshots: SCREENSHOT_PATH after the trade, and beside it *-resting.png with the order resting.
 
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 
@@ -11,10 +12,12 @@ const STEP_MS = 30000;
 const PRICE = "64000.00";
 const QTY = "0.01000";
 
-async function placeOrder(page, side) {
+const CANCEL_PRICE = "63000.00";
+
+async function placeOrder(page, side, price = PRICE) {
   await page.check(`input[name=side][value=${side}]`);
   await page.selectOption("select[name=type]", "limit");
-  await page.fill("input[name=price]", PRICE);
+  await page.fill("input[name=price]", price);
   await page.fill("input[name=quantity]", QTY);
   await page.click("#place");
 }
@@ -66,6 +69,7 @@ async function main() {
     await page.waitForFunction(() => window.testSent.some((frame) => frame.resume_seq !== undefined));
     await page.waitForSelector(`#bids tr[data-price="${PRICE}"]`);
     const resumed = await page.evaluate(() => window.testSent.find((frame) => frame.resume_seq !== undefined));
+    await page.screenshot({ path: screenshotPath.replace(/\.png$/, "-resting.png"), fullPage: true });
 
     step = "cross it with a sell: trade, fills, chart";
     await placeOrder(page, "sell");
@@ -76,6 +80,13 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll("#open-orders tbody tr").length === 0);
     const fills = await page.$$eval("#fills tbody tr", (rows) => rows.map((row) => row.innerText));
     const candlesAfter = Number(await page.getAttribute("#chart", "data-candles"));
+
+    step = "cancel a resting order with its button";
+    await placeOrder(page, "buy", CANCEL_PRICE);
+    await page.waitForSelector(`#bids tr[data-price="${CANCEL_PRICE}"]`);
+    await page.click("#open-orders button.cancel");
+    await page.waitForSelector(`#bids tr[data-price="${CANCEL_PRICE}"]`, { state: "detached" });
+    await page.waitForFunction(() => document.querySelectorAll("#open-orders tbody tr").length === 0);
 
     step = "save the screenshot";
     await page.screenshot({ path: screenshotPath, fullPage: true });
