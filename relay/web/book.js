@@ -2,22 +2,24 @@
 // it (prev_seq), and the CRC32 of the best 25 levels must equal the message's checksum.
 // Prices and sizes stay the strings the relay sent; they are compared as decimals, never floats.
 
-/** -1, 0 or 1 as the non-negative decimal string a is below, equal to or above b. */
-export function compareDecimal(a, b) {
+/** Two decimal strings as integers of one scale: [a, b, digits after the point]. */
+function onOneScale(a, b) {
   const [ai, af = ""] = a.split(".");
   const [bi, bf = ""] = b.split(".");
   const width = Math.max(af.length, bf.length);
-  const x = BigInt(ai + af.padEnd(width, "0"));
-  const y = BigInt(bi + bf.padEnd(width, "0"));
+  return [BigInt(ai + af.padEnd(width, "0")), BigInt(bi + bf.padEnd(width, "0")), width];
+}
+
+/** -1, 0 or 1 as the decimal string a is below, equal to or above b. */
+export function compareDecimal(a, b) {
+  const [x, y] = onOneScale(a, b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** a - b for decimal strings, written with the larger of their fraction widths. */
 export function subtractDecimal(a, b) {
-  const [ai, af = ""] = a.split(".");
-  const [bi, bf = ""] = b.split(".");
-  const width = Math.max(af.length, bf.length);
-  const diff = BigInt(ai + af.padEnd(width, "0")) - BigInt(bi + bf.padEnd(width, "0"));
+  const [x, y, width] = onOneScale(a, b);
+  const diff = x - y;
   const digits = (diff < 0n ? -diff : diff).toString().padStart(width + 1, "0");
   const whole = digits.slice(0, digits.length - width);
   const text = width ? `${whole}.${digits.slice(digits.length - width)}` : whole;
