@@ -1,6 +1,7 @@
 """What the browser test needs beyond the Python environment, installed here when missing.
 
-- Chromium from Debian's `chromium` package (``apt-get install -y chromium``, as root);
+- Chromium from Debian's `chromium` package, and a Korean font (`fonts-nanum`) so the page's
+  Hangul renders in the screenshot (``apt-get install -y chromium fonts-nanum``, as root);
 - playwright-core from npm, pinned, in ``build/e2e-node`` (used only to drive that Chromium: it
   downloads no browser of its own).
 
@@ -19,6 +20,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+# Debian packages the test needs, each with a path that shows it is installed.
+DEBIAN_PACKAGES = {"chromium": CHROMIUM, "fonts-nanum": Path("/usr/share/fonts/truetype/nanum")}
 PLAYWRIGHT_CORE = "playwright-core@1.65.1"
 NODE_DIR = PROJECT_ROOT / "build" / "e2e-node"
 ARTIFACTS = PROJECT_ROOT / "build" / "test-artifacts"
@@ -43,11 +46,13 @@ def _install(command: list[str], what: str, cwd: Path | None = None) -> None:
 
 
 def _ensure_chromium() -> Path:
-    if not CHROMIUM.exists():
+    missing = [package for package, path in DEBIAN_PACKAGES.items() if not path.exists()]
+    if missing:
+        command = ["apt-get", "install", "-y", *missing]
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.fail("Chromium is missing: run `apt-get install -y chromium` as root", pytrace=False)
+            pytest.fail(f"{', '.join(missing)} missing: run `{' '.join(command)}` as root", pytrace=False)
         _install(["apt-get", "update"], "the Debian package list")
-        _install(["apt-get", "install", "-y", "chromium"], "Chromium")
+        _install(command, ", ".join(missing))
     return CHROMIUM
 
 
