@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 
 from relay.hub import Client
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
-from relay.web import CONFIG_PATH, page_config, web_file
+from relay.web import CONFIG_PATH, PAGE_HEADERS, page_config, web_file
 from runtime.metrics import exposition
 from runtime.ratelimit import RateLimiter
 
@@ -102,7 +102,7 @@ def _route(relay: Relay, connection: ServerConnection, request: Request) -> Resp
     if request.headers.get("Upgrade") is not None:
         return connection.respond(404, "not found\n")
     found = web_file(path)
-    return _respond(connection, found.status, found.content_type, found.body)
+    return _respond(connection, found.status, found.content_type, found.body, PAGE_HEADERS)
 
 
 def _respond(

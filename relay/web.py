@@ -26,6 +26,16 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 
+# The page runs only its own files and may not be framed: it can place orders with a key, so no
+# other site may wrap it (clickjacking) and no injected script may run. It talks to the relay
+# and to a gateway whose URL it is given, hence any http(s)/ws(s) origin for connections.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' http: https: ws: wss:; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+}
+
 
 @dataclass(frozen=True)
 class WebFile:

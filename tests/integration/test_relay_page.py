@@ -40,6 +40,13 @@ def test_the_page_and_its_modules_are_served_with_their_content_types(relay: Run
     assert int(module.headers["content-length"]) == len(module.content)
 
 
+def test_the_page_may_not_be_framed_nor_run_scripts_of_other_origins(relay: RunningRelay) -> None:
+    policy = httpx.get(f"{relay.http}/", timeout=10).headers["content-security-policy"]
+
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'self'" in policy
+
+
 @pytest.mark.parametrize("target", ["/../server.py", "/..%2Fsettings.py", "/%2e%2e/%2e%2e/pyproject.toml"])
 def test_a_path_out_of_the_web_directory_is_not_found(relay: RunningRelay, target: str) -> None:
     assert _raw_status(relay.relay.port, target) == 404
