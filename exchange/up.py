@@ -12,6 +12,7 @@ resumes.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -52,6 +53,7 @@ class UpSettings(Settings):
 
 DEMO_KEYS_FILE = "demo-keys.yaml"
 DEMO_KEY_ID = "demo"
+PAGE_CONFIG_FILE = "page-config.json"
 
 
 def ensure_demo_key(data_dir: Path) -> tuple[Path, str]:
@@ -73,6 +75,21 @@ def ensure_demo_key(data_dir: Path) -> tuple[Path, str]:
     found = demo_key(data_dir)
     assert found is not None
     return path, found[1]
+
+
+def write_page_config(data_dir: Path, gateway_url: str, secret: str) -> Path:
+    """The 호가창's config (gateway URL and demo key), which the relay gives to loopback clients only."""
+    path = data_dir / PAGE_CONFIG_FILE
+    document = {"gateway": gateway_url, "key": DEMO_KEY_ID, "secret": secret}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(document, file)
+    return path
+
+
+def local_origins(port: int) -> str:
+    """The browser origins of a page served on this loopback port (as the CORS setting lists them)."""
+    return f"http://127.0.0.1:{port},http://localhost:{port}"
 
 
 @dataclass
@@ -116,7 +133,9 @@ class Service:
             self.process.wait()
 
 
-def cluster_services(settings: UpSettings, bootstrap: str, keys_file: Path) -> list[Service]:
+def cluster_services(
+    settings: UpSettings, bootstrap: str, keys_file: Path, page_config: Path
+) -> list[Service]:
     """The services of the local cluster: one matcher per partition, the gateway, the relay, history."""
     env = {**os.environ, "EXCHANGE_KAFKA_BOOTSTRAP": bootstrap}
     partitions = load_registry(settings.symbols_file).partition_count
@@ -132,11 +151,14 @@ def cluster_services(settings: UpSettings, bootstrap: str, keys_file: Path) -> l
         **env,
         "EXCHANGE_GATEWAY_PORT": str(settings.up_gateway_port),
         "EXCHANGE_GATEWAY_KEYS_FILE": str(keys_file),
+        # The relay's page calls the gateway from the relay's port.
+        "EXCHANGE_GATEWAY_CORS_ORIGINS": local_origins(settings.up_relay_port),
     }
     relay_env = {
         **env,
         "EXCHANGE_RELAY_PORT": str(settings.up_relay_port),
         "EXCHANGE_RELAY_KEYS_FILE": str(keys_file),
+        "EXCHANGE_RELAY_PAGE_CONFIG": str(page_config),
     }
     # The history service keeps its SQLite file in the data directory and reads with the same keys.
     history_env = {
@@ -173,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
         for change in ensure_topics(admin_client(bootstrap), cluster_topic_specs(settings)):
             log.info("topic", extra={"change": str(change)})
         keys_file, secret = ensure_demo_key(settings.data_dir)
-        services = cluster_services(settings, bootstrap, keys_file)
+        gateway_url = f"http://127.0.0.1:{settings.up_gateway_port}"
+        page_config = write_page_config(settings.data_dir, gateway_url, secret)
+        services = cluster_services(settings, bootstrap, keys_file, page_config)
         for service in services:
             service.start()
         try:
@@ -182,11 +206,12 @@ def run(args: argparse.Namespace) -> int:
                 for s in services
                 if "EXCHANGE_MATCHER_OPS_PORT" in s.env
             ]
-            gateway_url = f"http://127.0.0.1:{settings.up_gateway_port}"
             lines += [
                 f"  gateway: {gateway_url}/api/v1 (OpenAPI: {gateway_url}/docs)",
                 f"  relay: ws://127.0.0.1:{settings.up_relay_port}/ws (docs/websocket.md)",
+                f"  호가창: http://127.0.0.1:{settings.up_relay_port}/?symbol=BTC-USD",
                 f"  history: http://127.0.0.1:{settings.up_history_port}/api/v1/orders/history "
+                f"(OpenAPI: http://127.0.0.1:{settings.up_history_port}/docs)",
                 f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
             ]
             print("exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it.", flush=True)  # noqa: T201

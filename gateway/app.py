@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,6 +32,7 @@ from runtime.kafka import bootstrap_servers
 from runtime.keys import load_keys
 from runtime.live_symbols import LiveRegistry
 from runtime.metrics import exposition
+from runtime.signing import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from runtime.symbols import load_registry
 from runtime.topics import TopicNames
 from schemas import default_codec
@@ -79,7 +81,25 @@ def create_app(settings: GatewaySettings, metrics_registry: CollectorRegistry | 
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.on_http_error)
     app.add_middleware(EdgeMiddleware, gateway=gateway)
+    _allow_origins(app, settings.gateway_cors_origins)
     return app
+
+
+def _allow_origins(app: FastAPI, origins: str) -> None:
+    """Let pages from these origins call the API (the relay's 호가창 lives on another port).
+
+    Off unless configured: a browser then refuses every cross-origin call. The key still signs
+    each request, so CORS only decides which pages may try.
+    """
+    allowed = [origin.strip() for origin in origins.split(",") if origin.strip()]
+    if allowed:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=allowed,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER],
+            max_age=600,
+        )
 
 
 def _api(lifespan: Any = None) -> FastAPI:

@@ -33,4 +33,8 @@ class GatewaySettings(Settings):
     )
     gateway_rate_per_s: float = Field(default=200.0, gt=0, description="requests per second per key")
     gateway_rate_burst: int = Field(default=400, ge=1, description="requests a key may send at once")
+    gateway_cors_origins: str = Field(
+        default="",
+        description="comma-separated browser origins that may call the API (the relay's page); none: off",
+    )
     gateway_max_body_bytes: int = Field(default=8192, ge=256, le=1 << 20, description="largest request body")

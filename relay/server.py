@@ -1,11 +1,11 @@
 """The relay's network edge: the `websockets` asyncio server, `/ws` and the HTTP ops routes.
 
 `/ws` upgrades to a WebSocket once the relay is ready (503 before); `/healthz`, `/readyz` and
-`/metrics` answer plain HTTP on the same port. Each connection has one reader (this handler: it
-parses requests, limits their rate and counts refusals) and one writer task that drains the
-client's queue, so a client that does not read only ever blocks its own writer. Messages are
-compact JSON text frames, sent uncompressed: the same bytes go to every subscriber, and
-per-connection compression would redo the work for each.
+`/metrics` answer plain HTTP on the same port, and so does the 호가창 page at `/` (relay/web.py).
+Each connection has one reader (this handler: it parses requests, limits their rate and counts
+refusals) and one writer task that drains the client's queue, so a client that does not read only
+ever blocks its own writer. Messages are compact JSON text frames, sent uncompressed: the same
+bytes go to every subscriber, and per-connection compression would redo the work for each.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from websockets.http11 import Request, Response
 
 from relay.hub import Client
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
+from relay.web import CONFIG_PATH, PAGE_HEADERS, page_config, web_file
 from runtime.metrics import exposition
 from runtime.ratelimit import RateLimiter
 
@@ -90,12 +91,35 @@ def _route(relay: Relay, connection: ServerConnection, request: Request) -> Resp
         return connection.respond(200 if ok else 503, reason + "\n")
     if path == "/metrics":
         body, content_type = exposition(relay.metrics.registry)
-        response = connection.respond(200, "")
-        for name, value in (("Content-Type", content_type), ("Content-Length", str(len(body)))):
-            del response.headers[name]  # a multi-valued mapping: setting a name adds a second value
-            response.headers[name] = value
-        return dataclasses.replace(response, body=body)
-    return connection.respond(404, "not found\n")
+        return _respond(connection, 200, content_type, body)
+    if path == CONFIG_PATH:
+        remote = str(connection.remote_address[0]) if connection.remote_address else ""
+        found = page_config(relay.settings.relay_page_config, remote, request.headers.get("Host", ""))
+        # The page config holds a key: never kept by a browser cache or a proxy.
+        return _respond(
+            connection, found.status, found.content_type, found.body, {"Cache-Control": "no-store"}
+        )
+    if request.headers.get("Upgrade") is not None:
+        return connection.respond(404, "not found\n")
+    found = web_file(path)
+    return _respond(connection, found.status, found.content_type, found.body, PAGE_HEADERS)
+
+
+def _respond(
+    connection: ServerConnection,
+    status: int,
+    content_type: str,
+    body: bytes,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """An HTTP response with exactly one Content-Type and Content-Length."""
+    response = connection.respond(status, "")
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body)), **(extra or {})}
+    for name, value in headers.items():
+        if name in response.headers:  # a multi-valued mapping: setting a name adds a second value
+            del response.headers[name]
+        response.headers[name] = value
+    return dataclasses.replace(response, body=body)
 
 
 async def _serve_client(relay: Relay, connection: ServerConnection) -> None:

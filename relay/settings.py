@@ -20,6 +20,10 @@ class RelaySettings(Settings):
         default=None, description="the API keys (YAML), for the private channel"
     )
     relay_keys: str = Field(default="", description="API keys as YAML/JSON text (e.g. from a Secret)")
+    relay_page_config: Path | None = Field(
+        default=None,
+        description="JSON served to loopback clients at /config.json (gateway URL, demo key); local only",
+    )
     relay_recv_window_s: float = Field(
         default=5.0, gt=0, le=60, description="how far an auth timestamp may be from the relay's clock"
     )
