@@ -289,7 +289,10 @@ def test_a_flood_of_requests_closes_with_1008(make_cluster: MakeCluster, start_r
     client = WsClient(relay.url)
 
     for index in range(50):
-        client.send(op="ping", id=index)
+        try:
+            client.send(op="ping", id=index)
+        except ConnectionClosed:
+            break  # closed mid-flood, as it should be: the close code is read below
 
     assert _close_code(client) == 1008
     assert relay.metric("exchange_relay_dropped_clients_total", reason="FLOOD") == 1
