@@ -33,6 +33,8 @@ from schemas import Codec
 log = logging.getLogger("matcher.snapshots")
 
 SNAPSHOT_SCHEMA = "StateSnapshot"
+# How much less the snapshot child counts for the scheduler than the matcher (19: the least).
+SNAPSHOT_CHILD_NICENESS = 19
 
 
 class PendingSnapshot(NamedTuple):
@@ -117,6 +119,9 @@ class SnapshotWriter:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             gc.disable()
+            # Background work: where cores are shared (the broker, other matchers), matching and
+            # the broker go first; the snapshot takes the time left over.
+            os.nice(SNAPSHOT_CHILD_NICENESS)
             value = encoded_state_snapshot(self.codec, engine, self.partition, orders_offset, ts_ns)
             with os.fdopen(pipe, "wb") as out:
                 out.write(value)
