@@ -43,6 +43,11 @@ log = logging.getLogger("gateway.sequencer")
 POLL_S = 0.05
 BROKER_PROBE_EVERY_S = 0.5
 BROKER_PROBE_TIMEOUT_S = 1.0
+# Probes in a row that must fail before the broker counts as unreachable: on a busy machine one
+# metadata answer can take longer than the timeout, and refusing orders for it would be an
+# outage of our own making. A broker that is really gone closes its connections, which the
+# client reports at once (_on_client_error).
+BROKER_PROBE_FAILURES = 2
 STARTUP_TIMEOUT_S = 30.0
 # A delivery report comes within the producer's message timeout; past this margin something is wrong.
 DELIVERY_MARGIN_S = 5.0
@@ -106,6 +111,7 @@ class Sequencer:
         self._reply_topics = {topics.replies, topics.replies_early}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = threading.Event()
+        self._failed_probes = 0
         self._threads: list[threading.Thread] = []
         producer_settings = {
             "enable.idempotence": True,
@@ -303,9 +309,10 @@ class Sequencer:
     def _probe_broker(self) -> None:
         try:
             self.producer.list_topics(self.topics.orders, timeout=BROKER_PROBE_TIMEOUT_S)
-            up = True
+            self._failed_probes = 0
         except KafkaException:
-            up = False
+            self._failed_probes += 1
+        up = broker_reachable(was_up=self.broker_up, failed_probes=self._failed_probes)
         if up != self.broker_up:
             log.warning("kafka reachable" if up else "kafka unreachable")
         self.broker_up = up
@@ -325,6 +332,12 @@ class Sequencer:
             self.health.not_ready("reading the symbol registry")
         else:
             self.health.ready()
+
+
+def broker_reachable(*, was_up: bool, failed_probes: int) -> bool:
+    """Whether the broker counts as reachable after a probe, ``failed_probes`` being the failures in a
+    row so far: down after BROKER_PROBE_FAILURES of them, up again at the first answer."""
+    return failed_probes == 0 or (was_up and failed_probes < BROKER_PROBE_FAILURES)
 
 
 def _set_once(future: asyncio.Future[Any], value: Any) -> None:
