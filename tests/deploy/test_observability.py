@@ -17,7 +17,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.metrics import GatewayMetrics
+from history.metrics import HistoryMetrics
 from matcher.metrics import MatcherMetrics
+from relay.metrics import RelayMetrics
 from tests.deploy.conftest import K8S, one
 
 DASHBOARDS = sorted((K8S / "base" / "dashboards").glob("*.json"))
@@ -30,6 +32,7 @@ EXTERNAL_METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "up": ("Prometheus, for every scrape target", frozenset()),
     "kube_statefulset_replicas": ("kube-state-metrics", frozenset({"statefulset"})),
     "kube_statefulset_status_replicas_ready": ("kube-state-metrics", frozenset({"statefulset"})),
+    "kube_deployment_status_replicas_available": ("kube-state-metrics", frozenset({"deployment"})),
     "kafka_brokers": ("Strimzi's Kafka Exporter", frozenset()),
     "kafka_topic_partition_current_offset": ("Strimzi's Kafka Exporter", frozenset({"topic", "partition"})),
     "kafka_topic_partition_under_replicated_partition": (
@@ -44,10 +47,12 @@ EXTERNAL_METRICS: dict[str, tuple[str, frozenset[str]]] = {
 
 
 def registered_metrics() -> dict[str, frozenset[str]]:
-    """Every series name the matcher and the gateway register, with its labels."""
+    """Every series name the matcher, the gateway, the relay and history register, with its labels."""
     registry = CollectorRegistry()
     MatcherMetrics(0, registry)
     GatewayMetrics(registry)
+    RelayMetrics(registry)
+    HistoryMetrics(registry)
     names: dict[str, frozenset[str]] = {}
     for name, collector in registry._names_to_collectors.items():
         labels = frozenset(getattr(collector, "_labelnames", ()))
@@ -159,6 +164,8 @@ def test_every_metric_and_label_in_the_dashboards_is_exported() -> None:
         ("rate(exchange_matcher_comands_total[5m])", "metric exchange_matcher_comands_total is not exported"),
         ('exchange_matcher_input_lag_commands{symbol="BTC-USD"}', "has no label ['symbol']"),
         ("sum by (route) (exchange_matcher_resting_orders)", "grouping by ['route']"),
+        ("sum(rate(exchange_relay_dropped_client_total[5m]))", "exchange_relay_dropped_client_total is not"),
+        ('exchange_history_lag_records{symbol="BTC-USD"}', "has no label ['symbol']"),
     ],
 )
 def test_a_misspelt_metric_or_label_is_reported(expr: str, problem: str) -> None:
@@ -179,13 +186,20 @@ def test_the_alerts_cover_what_the_services_can_go_wrong_with(built: dict[str, l
         "MatcherStateSnapshotTooOld",
         "GatewayServerErrors",
         "GatewayLatencyHigh",
+        "RelayDroppingClients",
+        "RelayResyncingClients",
+        "RelayDeliveryLagHigh",
+        "HistoryNotReady",
+        "HistoryLagRecords",
+        "HistoryLagSeconds",
+        "HistoryDatabaseErrors",
     }
 
 
 def test_every_dashboard_has_a_unique_uid_and_described_panels() -> None:
     dashboards = [json.loads(path.read_text()) for path in DASHBOARDS]
 
-    assert len({d["uid"] for d in dashboards}) == len(dashboards) == 3
+    assert len({d["uid"] for d in dashboards}) == len(dashboards) == 5
     for dashboard in dashboards:
         for panel in dashboard["panels"]:
             assert panel["description"] and panel["targets"], panel["title"]
