@@ -10,14 +10,19 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 from confluent_kafka.admin import AdminClient
 
 from exchange.client import ExchangeClient
-from runtime.signing import signed_headers
 from runtime.symbols import load_registry
 from runtime.topics import TopicNames
-from tests.integration.up_fixtures import READY_GUARD_S, STDERR_FILE, exchange_up, ready, up_process
+from tests.integration.up_fixtures import (
+    READY_GUARD_S,
+    STDERR_FILE,
+    exchange_up,
+    history_get,
+    ready,
+    up_process,
+)
 
 # An order id is (partition << 48) | orders offset.
 PARTITION_SHIFT = 48
@@ -25,13 +30,8 @@ PARTITION_SHIFT = 48
 
 def _history_orders(port: int, secret: str) -> list[dict[str, object]]:
     """The demo account's orders as the history service answers them (none while it cannot answer)."""
-    headers = signed_headers("demo", secret, timestamp_ms=int(time.time() * 1000), method="GET",
-                             path="/api/v1/orders/history", query="", body=b"")  # fmt: skip
-    try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/orders/history", headers=headers, timeout=5)
-    except httpx.HTTPError:
-        return []
-    return list(answer.json()["orders"]) if answer.status_code == 200 else []
+    answer = history_get(port, secret, "/api/v1/orders/history")
+    return list(answer["orders"]) if answer else []
 
 
 def _wait_for_history(port: int, secret: str) -> list[dict[str, object]]:

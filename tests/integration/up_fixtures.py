@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from runtime.settings import DEFAULT_SYMBOLS_FILE
+from runtime.signing import signed_headers
 from runtime.symbols import load_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,18 @@ class UpCluster:
         while not all(ready(port) for port in self.ports) and time.monotonic() < deadline:
             time.sleep(0.2)
         return all(ready(port) for port in self.ports)
+
+
+def history_get(port: int, secret: str, path: str) -> dict[str, Any] | None:
+    """A signed GET of the demo account on the history API (no query); None while it cannot answer."""
+    headers = signed_headers("demo", secret, timestamp_ms=int(time.time() * 1000), method="GET",
+                             path=path, query="", body=b"")  # fmt: skip
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=5)
+    except httpx.HTTPError:
+        return None
+    found: dict[str, Any] = answer.json()
+    return found if answer.status_code == 200 else None
 
 
 def free_port_run(count: int) -> int:
