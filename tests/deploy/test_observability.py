@@ -19,7 +19,7 @@ from gateway.metrics import GatewayMetrics
 from history.metrics import HistoryMetrics
 from matcher.metrics import MatcherMetrics
 from relay.metrics import RelayMetrics
-from tests.observability import DASHBOARDS, alert_exprs, alert_file_exprs, dashboard_exprs, problems_of
+from tests.observability import DASHBOARDS, K8S, alert_exprs, alert_file_exprs, dashboard_exprs, problems_of
 
 
 def registered_metrics() -> dict[str, frozenset[str]]:
@@ -108,3 +108,11 @@ def test_every_dashboard_has_a_unique_uid_and_described_panels() -> None:
     for dashboard in dashboards:
         for panel in dashboard["panels"]:
             assert panel["description"] and panel["targets"], panel["title"]
+
+
+def test_the_dashboards_doc_has_a_line_for_every_panel() -> None:
+    doc = (K8S.parent / "docs" / "dashboards.md").read_text()
+
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            assert f"- **{panel['title']}**: {panel['description']}" in doc, f"{path.name}: {panel['title']}"
