@@ -66,4 +66,6 @@ def store_url(url: str) -> str:
     if scheme not in STORE_DRIVERS and scheme not in STORE_DRIVERS.values():
         known = ", ".join(sorted({*STORE_DRIVERS, *STORE_DRIVERS.values()}))
         raise ValueError(f"the store is SQLite or PostgreSQL ({known}), not {scheme!r} ({backend})")
-    return parsed.set(drivername=STORE_DRIVERS.get(scheme, scheme)).render_as_string(hide_password=False)
+    if scheme in STORE_DRIVERS.values():
+        return url  # as given: nothing to change
+    return parsed.set(drivername=STORE_DRIVERS[scheme]).render_as_string(hide_password=False)
