@@ -41,6 +41,7 @@ QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi)?$")
 # The HTTP services beside the matchers, with the port each listens on in its pod.
 SERVICES = {"gateway": 8080, "relay": 8090, "history": 8070}
 GATEWAY_ROUTERS = (orders.router, market.router, admin.router)
+RELAY_WEB = Path(__file__).resolve().parents[2] / "relay" / "web"
 
 
 def _is_custom(obj: dict[str, Any]) -> bool:
@@ -260,6 +261,16 @@ def test_each_service_is_probed_on_its_port_and_has_a_service_a_budget_and_a_mon
 
 
 @pytest.mark.parametrize("build", list(BUILDS))
+def test_no_relay_serves_a_page_config_holding_a_key(
+    built: dict[str, list[dict[str, Any]]], build: str
+) -> None:
+    (container,) = one(built[build], "Deployment", "relay")["spec"]["template"]["spec"]["containers"]
+
+    assert "EXCHANGE_RELAY_PAGE_CONFIG" not in {e["name"] for e in container["env"]}
+    assert "EXCHANGE_RELAY_PAGE_CONFIG" not in _compose_relay_env()
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
 def test_gateway_and_relay_scale_on_cpu_and_the_relay_on_its_clients_where_an_adapter_is_expected(
     built: dict[str, list[dict[str, Any]]], build: str
 ) -> None:
@@ -321,6 +332,12 @@ def test_prod_history_reads_its_postgresql_url_from_the_operators_app_secret(
     assert not only(objects, "PersistentVolumeClaim")
 
 
+def _compose_relay_env() -> dict[str, Any]:
+    compose = yaml.safe_load((K8S.parent / "docker-compose.yml").read_text())
+    env: dict[str, Any] = compose["services"]["relay"]["environment"]
+    return env
+
+
 def ingress_service(ingress: dict[str, Any], path: str) -> str | None:
     """The Service an Ingress sends ``path`` to, by Kubernetes' rule: the longest matching path
     wins, Exact before Prefix; a Prefix matches whole path elements (/api matches /api/v1, not /apix)."""
@@ -345,16 +362,19 @@ def test_the_ingress_sends_every_route_to_the_service_that_serves_it(
     ingress = one(built[build], "Ingress", "exchange")
     gateway_paths = {_concrete(r.path) for router in GATEWAY_ROUTERS for r in router.routes}  # type: ignore[attr-defined]
     history_paths = {_concrete(r.path) for r in history_api.router.routes}  # type: ignore[attr-defined]
+    page_files = {f"/{file.name}" for file in RELAY_WEB.iterdir() if file.is_file()}
     expected = {
         **{path: "gateway" for path in gateway_paths},
         **{path: "history" for path in history_paths},
-        "/ws": "relay",
-        "/": "relay",
-        "/app.js": "relay",
-        "/config.json": "relay",
+        **{path: "relay" for path in ("/ws", "/", *page_files)},
+        # Not published: the probes, the metrics, the loopback-only page config, the OpenAPI pages.
+        **{
+            path: None
+            for path in ("/metrics", "/healthz", "/readyz", "/config.json", "/docs", "/x/../metrics")
+        },
     }
 
-    assert len(gateway_paths) >= 8 and len(history_paths) == 4
+    assert len(gateway_paths) >= 8 and len(history_paths) == 4 and len(page_files) >= 5
     assert {path: ingress_service(ingress, path) for path in expected} == expected
     # Prefix paths match whole elements: a look-alike path stays with the gateway's /api.
     assert ingress_service(ingress, "/api/v1/fillsX") == "gateway"
