@@ -52,6 +52,6 @@ WORKDIR /app
 # The compiled modules must load here too, without the compiler and mypy of the native stage.
 RUN exchange native status
 USER 10001:10001
-EXPOSE 8080 9100
+EXPOSE 8080 8090 8070 9100
 ENTRYPOINT ["exchange"]
 CMD ["--help"]

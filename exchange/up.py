@@ -7,6 +7,11 @@ a local demo API key (made once, kept in the data directory) that `exchange up` 
 service runs as its own `exchange` subprocess, as it would in its own pod; a service that dies
 is restarted, as Kubernetes would restart it. State lives in the data directory, so a restart
 resumes.
+
+``--partitions N`` tries sharding locally: N partitions for the symbol-keyed topics and N matcher
+processes, the local registry's symbols dealt over them in registry order (a registry file written in
+the data directory, which every service then loads). Topics made with another count are refused at
+start: Kafka cannot take partitions away, and adding some would move symbols away from their logs.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import yaml
 from pydantic import Field
 
 from runtime.broker import kafka_cluster
+from runtime.errors import UserError
 from runtime.kafka import admin_client
 from runtime.logs import configure_logging
 from runtime.settings import Settings, load_settings
 from runtime.shutdown import Shutdown
-from runtime.symbols import load_registry
-from runtime.topics import cluster_topic_specs, ensure_topics
+from runtime.symbols import SymbolRegistry, load_registry
+from runtime.topics import TopicNames, TopicSpec, cluster_topic_specs, ensure_topics, read_topics
 
 log = logging.getLogger("exchange.up")
 
@@ -50,6 +59,10 @@ class UpSettings(Settings):
     up_relay_port: int = Field(default=8090, ge=1, le=65535, description="port of the WebSocket relay")
     up_history_port: int = Field(default=8070, ge=1, le=65535, description="port of the history API")
 
+
+# Each partition is a matcher process (about 55 MiB and a transactional producer) on this one
+# machine; beyond this the local cluster tries the machine, not the sharding.
+MAX_LOCAL_PARTITIONS = 16
 
 DEMO_KEYS_FILE = "demo-keys.yaml"
 DEMO_KEY_ID = "demo"
@@ -90,6 +103,63 @@ def write_page_config(data_dir: Path, gateway_url: str, secret: str) -> Path:
 def local_origins(port: int) -> str:
     """The browser origins of a page served on this loopback port (as the CORS setting lists them)."""
     return f"http://127.0.0.1:{port},http://localhost:{port}"
+
+
+def partition_count_arg(text: str) -> int:
+    """``--partitions``: a whole number of partitions the local machine can run a matcher for each."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number of partitions, not {text!r}") from None
+    if not 1 <= count <= MAX_LOCAL_PARTITIONS:
+        raise argparse.ArgumentTypeError(
+            f"{count} partitions: the local cluster runs 1 to {MAX_LOCAL_PARTITIONS}, a matcher process each"
+        )
+    return count
+
+
+def spread_registry(registry: SymbolRegistry, partitions: int) -> dict[str, Any]:
+    """The registry document with its symbols dealt over ``partitions`` in registry order."""
+    symbols = {
+        symbol.name: {**symbol.to_params(), "partition": index % partitions}
+        for index, symbol in enumerate(registry)
+    }
+    return {"partition_count": partitions, "symbols": symbols}
+
+
+def local_registry_file(registry_file: Path, data_dir: Path, partitions: int | None) -> Path:
+    """The registry the cluster runs: the file itself, or (``--partitions`` with another count)
+    its symbols spread over that many partitions, written in the data directory."""
+    registry = load_registry(registry_file)
+    if partitions is None or partitions == registry.partition_count:
+        return registry_file
+    path = (data_dir / f"symbols-{partitions}-partitions.yaml").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    header = f"# {registry_file.name} spread over {partitions} partitions by `exchange up --partitions`.\n"
+    path.write_text(header + yaml.safe_dump(spread_registry(registry, partitions), sort_keys=False))
+    load_registry(path)  # what every service will load: valid, or stop here
+    return path
+
+
+def refuse_another_partition_count(
+    existing: Mapping[str, int], specs: Sequence[TopicSpec], names: TopicNames
+) -> None:
+    """UserError if a symbol-keyed topic exists with another partition count than the registry's."""
+    replies = {names.replies, names.replies_early}
+    other = {
+        spec.name: existing[spec.name]
+        for spec in specs
+        if spec.name not in replies and spec.name in existing and existing[spec.name] != spec.partitions
+    }
+    if other:
+        wanted = next(spec.partitions for spec in specs if spec.name == names.orders)
+        found = ", ".join(f"{name} has {count}" for name, count in other.items())
+        raise UserError(
+            f"the topics were made with another partition count ({found}; {wanted} wanted): every symbol's "
+            f"orders, books and state live on its partition, so they cannot be re-spread. Run with "
+            f"--partitions {max(other.values())} as before, or start afresh with another EXCHANGE_DATA_DIR "
+            f"(or EXCHANGE_TOPIC_PREFIX on an existing Kafka)"
+        )
 
 
 @dataclass
@@ -137,7 +207,11 @@ def cluster_services(
     settings: UpSettings, bootstrap: str, keys_file: Path, page_config: Path
 ) -> list[Service]:
     """The services of the local cluster: one matcher per partition, the gateway, the relay, history."""
-    env = {**os.environ, "EXCHANGE_KAFKA_BOOTSTRAP": bootstrap}
+    env = {
+        **os.environ,
+        "EXCHANGE_KAFKA_BOOTSTRAP": bootstrap,
+        "EXCHANGE_SYMBOLS_FILE": str(settings.symbols_file),
+    }
     partitions = load_registry(settings.symbols_file).partition_count
     matchers = [
         Service(
@@ -184,16 +258,62 @@ def stop_all(services: list[Service]) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """`exchange up` takes its configuration from EXCHANGE_* variables only."""
+    """`exchange up` takes its configuration from EXCHANGE_* variables, and the partition count."""
+    parser.add_argument(
+        "--partitions",
+        type=partition_count_arg,
+        default=None,
+        metavar="N",
+        help=f"N partitions and N matchers, the registry's symbols spread over them "
+        f"(1..{MAX_LOCAL_PARTITIONS}; default: the registry file's partition_count)",
+    )
+
+
+def create_topics(settings: Settings, bootstrap: str) -> None:
+    """The cluster's topics, after refusing topics of another partition count."""
+    admin = admin_client(bootstrap)
+    specs = cluster_topic_specs(settings)
+    existing, _ = read_topics(admin, specs, with_config=False)
+    refuse_another_partition_count(existing, specs, TopicNames.with_prefix(settings.topic_prefix))
+    for change in ensure_topics(admin, specs):
+        log.info("topic", extra={"change": str(change)})
+
+
+def summary(
+    settings: UpSettings, bootstrap: str, services: list[Service], secret: str, keys_file: Path
+) -> str:
+    """What `exchange up` prints once started: every address, the partitions and the demo key."""
+    gateway, relay = f"http://127.0.0.1:{settings.up_gateway_port}", f"127.0.0.1:{settings.up_relay_port}"
+    history = f"http://127.0.0.1:{settings.up_history_port}"
+    registry = load_registry(settings.symbols_file)
+    lines = [f"  kafka bootstrap: {bootstrap}"]
+    lines += [
+        f"  partition {p}: {' '.join(s.name for s in registry.symbols_of_partition(p)) or '(no symbols)'}"
+        for p in range(registry.partition_count)
+    ]
+    lines += [
+        f"  {s.name}: http://127.0.0.1:{s.env['EXCHANGE_MATCHER_OPS_PORT']}/metrics"
+        for s in services
+        if "EXCHANGE_MATCHER_OPS_PORT" in s.env
+    ]
+    lines += [
+        f"  gateway: {gateway}/api/v1 (OpenAPI: {gateway}/docs, metrics: {gateway}/metrics)",
+        f"  relay: ws://{relay}/ws (docs/websocket.md; metrics: http://{relay}/metrics)",
+        f"  호가창: http://{relay}/?symbol={next(iter(registry)).name}",
+        f"  history: {history}/api/v1/orders/history (OpenAPI: {history}/docs, metrics: {history}/metrics)",
+        f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
+    ]
+    return "exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it."
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(UpSettings)
     configure_logging(settings.log_level, settings.log_format)
+    registry_file = local_registry_file(settings.symbols_file, settings.data_dir, args.partitions)
+    settings = settings.model_copy(update={"symbols_file": registry_file})
     shutdown = Shutdown().install()
     with kafka_cluster(settings) as bootstrap:
-        for change in ensure_topics(admin_client(bootstrap), cluster_topic_specs(settings)):
-            log.info("topic", extra={"change": str(change)})
+        create_topics(settings, bootstrap)
         keys_file, secret = ensure_demo_key(settings.data_dir)
         gateway_url = f"http://127.0.0.1:{settings.up_gateway_port}"
         page_config = write_page_config(settings.data_dir, gateway_url, secret)
@@ -201,20 +321,7 @@ def run(args: argparse.Namespace) -> int:
         for service in services:
             service.start()
         try:
-            lines = [f"  kafka bootstrap: {bootstrap}"] + [
-                f"  {s.name}: http://127.0.0.1:{s.env['EXCHANGE_MATCHER_OPS_PORT']}/metrics"
-                for s in services
-                if "EXCHANGE_MATCHER_OPS_PORT" in s.env
-            ]
-            lines += [
-                f"  gateway: {gateway_url}/api/v1 (OpenAPI: {gateway_url}/docs)",
-                f"  relay: ws://127.0.0.1:{settings.up_relay_port}/ws (docs/websocket.md)",
-                f"  호가창: http://127.0.0.1:{settings.up_relay_port}/?symbol=BTC-USD",
-                f"  history: http://127.0.0.1:{settings.up_history_port}/api/v1/orders/history "
-                f"(OpenAPI: http://127.0.0.1:{settings.up_history_port}/docs)",
-                f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
-            ]
-            print("exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it.", flush=True)  # noqa: T201
+            print(summary(settings, bootstrap, services, secret, keys_file), flush=True)  # noqa: T201
             while not shutdown.wait(WATCH_EVERY_S):
                 for service in services:
                     service.watch()

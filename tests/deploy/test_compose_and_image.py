@@ -61,7 +61,30 @@ def test_one_matcher_per_partition_of_the_registry_each_scraped() -> None:
     assert matchers == [f"matcher-{p}" for p in range(partitions)]
     for p in range(partitions):
         assert services[f"matcher-{p}"]["command"] == ["matcher", "--partition", str(p)]
-    assert targets == {f"matcher-{p}:9100" for p in range(partitions)} | {"gateway:8080"}
+    assert targets == {f"matcher-{p}:9100" for p in range(partitions)} | {
+        "gateway:8080",
+        "relay:8090",
+        "history:8070",
+    }
+
+
+@pytest.mark.parametrize(("name", "port"), [("gateway", 8080), ("relay", 8090), ("history", 8070)])
+def test_each_http_service_listens_where_it_is_published_and_checked(name: str, port: int) -> None:
+    service = _compose()["services"][name]
+    env = service["environment"]
+
+    assert service["command"] == [name]
+    assert env[f"EXCHANGE_{name.upper()}_HOST"] == "0.0.0.0" and env[f"EXCHANGE_{name.upper()}_PORT"] == port
+    assert service["ports"] == [f"{port}:{port}"]
+    assert f"http://127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
+    assert env[f"EXCHANGE_{name.upper()}_KEYS_FILE"] == "/run/secrets/api-keys"
+
+
+def test_history_keeps_its_store_on_a_volume() -> None:
+    history = _compose()["services"]["history"]
+
+    assert "history-data:/var/lib/exchange" in history["volumes"]
+    assert "history-data" in _compose()["volumes"]
 
 
 def test_services_wait_for_what_they_need() -> None:

@@ -15,8 +15,14 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
+from gateway.routes import admin, market, orders
+from history import api as history_api
+from history.settings import store_url
 from matcher.service import SNAPSHOT_AT_STOP_WAIT_S
+from relay.metrics import RelayMetrics
+from relay.settings import RelaySettings
 from runtime.keys import parse_keys
 from runtime.settings import DEFAULT_SYMBOLS_FILE
 from runtime.symbols import SymbolRegistry, load_registry
@@ -32,6 +38,10 @@ BASE_RSS_BYTES = 200 * 2**20
 BYTES_PER_RESTING_ORDER = 575
 SNAPSHOT_CHILD_FACTOR = 1.15
 QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi)?$")
+# The HTTP services beside the matchers, with the port each listens on in its pod.
+SERVICES = {"gateway": 8080, "relay": 8090, "history": 8070}
+GATEWAY_ROUTERS = (orders.router, market.router, admin.router)
+RELAY_WEB = Path(__file__).resolve().parents[2] / "relay" / "web"
 
 
 def _is_custom(obj: dict[str, Any]) -> bool:
@@ -122,7 +132,9 @@ def test_every_custom_resource_is_valid_against_its_operators_crd(
 
     errors = {f"{o['kind']}/{o['metadata']['name']}": crd_errors(o) for o in custom}
     assert {name: found for name, found in errors.items() if found} == {}
-    assert {o["kind"] for o in custom} == {kind for _, kind in crd_schemas()}
+    # Every vendored CRD is used: PostgreSQL (CloudNativePG's Cluster) in prod only.
+    vendored = {kind for _, kind in crd_schemas()}
+    assert {o["kind"] for o in custom} == (vendored if build == "prod" else vendored - {"Cluster"})
 
 
 def test_a_misspelt_or_missing_custom_resource_field_is_refused(
@@ -137,6 +149,16 @@ def test_a_misspelt_or_missing_custom_resource_field_is_refused(
     assert any("listners" in e for e in crd_errors(kafka))
     assert crd_errors(topic)
     assert crd_errors({**topic, "apiVersion": "kafka.strimzi.io/v1beta3"})
+
+
+def test_a_misspelt_postgresql_cluster_field_is_refused(built: dict[str, list[dict[str, Any]]]) -> None:
+    database = copy.deepcopy(one(built["prod"], "Cluster", "history-db"))
+    database["spec"]["instance"] = database["spec"].pop("instances")
+    negative = copy.deepcopy(one(built["prod"], "Cluster", "history-db"))
+    negative["spec"]["instances"] = 0
+
+    assert any("instance" in e for e in crd_errors(database))
+    assert crd_errors(negative)
 
 
 def test_the_partition_count_marker_never_reaches_the_cluster(built: dict[str, list[dict[str, Any]]]) -> None:
@@ -216,23 +238,161 @@ def test_matcher_memory_leaves_room_for_the_snapshot_childs_copied_pages(
     assert _bytes(container["resources"]["requests"]["memory"]) == limit
 
 
-@pytest.mark.parametrize("build", list(BUILDS))
-def test_the_gateway_is_probed_scaled_and_routed(built: dict[str, list[dict[str, Any]]], build: str) -> None:
+@pytest.mark.parametrize(("build", "service"), [(b, s) for b in BUILDS for s in SERVICES])
+def test_each_service_is_probed_on_its_port_and_has_a_service_a_budget_and_a_monitor(
+    built: dict[str, list[dict[str, Any]]], build: str, service: str
+) -> None:
     objects = built[build]
-    (container,) = one(objects, "Deployment", "gateway")["spec"]["template"]["spec"]["containers"]
-    hpa = one(objects, "HorizontalPodAutoscaler", "gateway")["spec"]
-    (rule,) = one(objects, "Ingress", "exchange")["spec"]["rules"]
-    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    (container,) = one(objects, "Deployment", service)["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    port = one(objects, "Service", service)["spec"]["ports"][0]
+    monitor = one(objects, "ServiceMonitor", service)["spec"]
 
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert hpa["metrics"][0]["resource"]["name"] == "cpu" and hpa["minReplicas"] <= hpa["maxReplicas"]
-    assert routes == {"/api": "gateway"}
-    assert only(objects, "Service", "gateway") and only(objects, "PodDisruptionBudget", "gateway")
+    assert container["args"] == [service]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["ports"] == [{"name": "http", "containerPort": SERVICES[service]}]
+    assert env[f"EXCHANGE_{service.upper()}_PORT"] == str(SERVICES[service])
+    assert port["targetPort"] == "http" and port["port"] == SERVICES[service]
+    assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
+    assert monitor["selector"]["matchLabels"] == {"app.kubernetes.io/name": service}
+    assert monitor["endpoints"][0]["port"] == "http" and monitor["endpoints"][0]["path"] == "/metrics"
+    assert only(objects, "PodDisruptionBudget", service)
 
 
-def test_prod_spreads_matchers_and_gateways_over_nodes(built: dict[str, list[dict[str, Any]]]) -> None:
-    for kind, name in (("StatefulSet", "matcher"), ("Deployment", "gateway")):
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_no_relay_serves_a_page_config_holding_a_key(
+    built: dict[str, list[dict[str, Any]]], build: str
+) -> None:
+    (container,) = one(built[build], "Deployment", "relay")["spec"]["template"]["spec"]["containers"]
+
+    assert "EXCHANGE_RELAY_PAGE_CONFIG" not in {e["name"] for e in container["env"]}
+    assert "EXCHANGE_RELAY_PAGE_CONFIG" not in _compose_relay_env()
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_gateway_and_relay_scale_on_cpu_and_the_relay_on_its_clients_where_an_adapter_is_expected(
+    built: dict[str, list[dict[str, Any]]], build: str
+) -> None:
+    objects = built[build]
+    gateway, relay = (one(objects, "HorizontalPodAutoscaler", name)["spec"] for name in ("gateway", "relay"))
+    relay_pods_metrics = [m["pods"]["metric"]["name"] for m in relay["metrics"] if m["type"] == "Pods"]
+    exported = RelayMetrics(CollectorRegistry())
+
+    for hpa in (gateway, relay):
+        assert hpa["metrics"][0]["resource"]["name"] == "cpu" and hpa["minReplicas"] <= hpa["maxReplicas"]
+    # A metric the HPA reads must be the relay's own gauge of connected clients, by that name.
+    assert relay_pods_metrics == ([] if build == "dev" else [exported.clients._name])
+    assert one(objects, "Deployment", "relay")["spec"]["replicas"] == relay["minReplicas"]
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_history_is_exactly_one_writer(built: dict[str, list[dict[str, Any]]], build: str) -> None:
+    objects = built[build]
+    history = one(objects, "Deployment", "history")["spec"]
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in only(objects, "HorizontalPodAutoscaler")}
+
+    assert history["replicas"] == 1
+    # Recreate: the old pod is gone before the new one starts, never two writers at once.
+    assert history["strategy"] == {"type": "Recreate"}
+    assert "history" not in scaled
+
+
+@pytest.mark.parametrize("build", ["base", "dev"])
+def test_history_keeps_its_sqlite_store_on_a_volume_outside_prod(
+    built: dict[str, list[dict[str, Any]]], build: str
+) -> None:
+    objects = built[build]
+    spec = one(objects, "Deployment", "history")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    claim = volumes[mounts["/var/lib/exchange"]]["persistentVolumeClaim"]["claimName"]
+
+    assert "EXCHANGE_HISTORY_DB_URL" not in {e["name"] for e in container["env"]}
+    assert one(objects, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+
+
+def test_prod_history_reads_its_postgresql_url_from_the_operators_app_secret(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    objects = built["prod"]
+    (container,) = one(objects, "Deployment", "history")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    database = one(objects, "Cluster", "history-db")
+
+    # CloudNativePG names the application user's Secret <cluster>-app; `uri` is postgresql://...
+    assert env["EXCHANGE_HISTORY_DB_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{database['metadata']['name']}-app",
+        "key": "uri",
+    }
+    assert store_url("postgresql://history:pw@history-db-rw:5432/history").startswith("postgresql+psycopg://")
+    assert database["spec"]["instances"] >= 2
+    assert not only(objects, "PersistentVolumeClaim")
+
+
+def _compose_relay_env() -> dict[str, Any]:
+    compose = yaml.safe_load((K8S.parent / "docker-compose.yml").read_text())
+    env: dict[str, Any] = compose["services"]["relay"]["environment"]
+    return env
+
+
+def ingress_service(ingress: dict[str, Any], path: str) -> str | None:
+    """The Service an Ingress sends ``path`` to, by Kubernetes' rule: the longest matching path
+    wins, Exact before Prefix; a Prefix matches whole path elements (/api matches /api/v1, not /apix)."""
+    (rule,) = ingress["spec"]["rules"]
+    matches = []
+    for candidate in rule["http"]["paths"]:
+        route, exact = candidate["path"], candidate["pathType"] == "Exact"
+        elements = route.rstrip("/").split("/")
+        if path == route if exact else path.split("/")[: len(elements)] == elements:
+            matches.append((len(route.rstrip("/")), exact, candidate["backend"]["service"]["name"]))
+    return max(matches)[2] if matches else None
+
+
+def _concrete(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "X1", template)
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_the_ingress_sends_every_route_to_the_service_that_serves_it(
+    built: dict[str, list[dict[str, Any]]], build: str
+) -> None:
+    ingress = one(built[build], "Ingress", "exchange")
+    gateway_paths = {_concrete(r.path) for router in GATEWAY_ROUTERS for r in router.routes}  # type: ignore[attr-defined]
+    history_paths = {_concrete(r.path) for r in history_api.router.routes}  # type: ignore[attr-defined]
+    page_files = {f"/{file.name}" for file in RELAY_WEB.iterdir() if file.is_file()}
+    expected = {
+        **{path: "gateway" for path in gateway_paths},
+        **{path: "history" for path in history_paths},
+        **{path: "relay" for path in ("/ws", "/", *page_files)},
+        # Not published: the probes, the metrics, the loopback-only page config, the OpenAPI pages.
+        **{
+            path: None
+            for path in ("/metrics", "/healthz", "/readyz", "/config.json", "/docs", "/x/../metrics")
+        },
+    }
+
+    assert len(gateway_paths) >= 8 and len(history_paths) == 4 and len(page_files) >= 5
+    assert {path: ingress_service(ingress, path) for path in expected} == expected
+    # Prefix paths match whole elements: a look-alike path stays with the gateway's /api.
+    assert ingress_service(ingress, "/api/v1/fillsX") == "gateway"
+    assert ingress_service(ingress, "/api/v1/orders/history/1") == "gateway"
+
+
+def test_the_ingress_keeps_websockets_open_longer_than_the_relays_heartbeat(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    annotations = one(built["prod"], "Ingress", "exchange")["metadata"]["annotations"]
+    heartbeat_s = RelaySettings().relay_heartbeat_s
+
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        assert int(annotations[f"nginx.ingress.kubernetes.io/{timeout}"]) > heartbeat_s * 10
+
+
+def test_prod_spreads_matchers_gateways_and_relays_over_nodes(built: dict[str, list[dict[str, Any]]]) -> None:
+    for kind, name in (("StatefulSet", "matcher"), ("Deployment", "gateway"), ("Deployment", "relay")):
         spec = one(built["prod"], kind, name)["spec"]["template"]["spec"]
         assert spec["affinity"]["podAntiAffinity"], name
     assert one(built["prod"], "HorizontalPodAutoscaler", "gateway")["spec"]["minReplicas"] >= 3

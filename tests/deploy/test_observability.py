@@ -9,7 +9,6 @@ promtool would check the rule files too, but building it from the Go module prox
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import promql_parser
@@ -17,37 +16,19 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.metrics import GatewayMetrics
+from history.metrics import HistoryMetrics
 from matcher.metrics import MatcherMetrics
-from tests.deploy.conftest import K8S, one
-
-DASHBOARDS = sorted((K8S / "base" / "dashboards").glob("*.json"))
-# Grafana fills these in before Prometheus sees a query; the parser gets a plain range.
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
-# Labels Prometheus adds to every scraped series (target labels), beside a metric's own.
-TARGET_LABELS = frozenset({"job", "instance", "pod", "namespace", "container", "endpoint", "service"})
-# Metrics the services do not export, with where they come from and the labels used.
-EXTERNAL_METRICS: dict[str, tuple[str, frozenset[str]]] = {
-    "up": ("Prometheus, for every scrape target", frozenset()),
-    "kube_statefulset_replicas": ("kube-state-metrics", frozenset({"statefulset"})),
-    "kube_statefulset_status_replicas_ready": ("kube-state-metrics", frozenset({"statefulset"})),
-    "kafka_brokers": ("Strimzi's Kafka Exporter", frozenset()),
-    "kafka_topic_partition_current_offset": ("Strimzi's Kafka Exporter", frozenset({"topic", "partition"})),
-    "kafka_topic_partition_under_replicated_partition": (
-        "Strimzi's Kafka Exporter",
-        frozenset({"topic", "partition"}),
-    ),
-    "kafka_consumergroup_lag": (
-        "Strimzi's Kafka Exporter",
-        frozenset({"consumergroup", "topic", "partition"}),
-    ),
-}
+from relay.metrics import RelayMetrics
+from tests.observability import DASHBOARDS, K8S, alert_exprs, alert_file_exprs, dashboard_exprs, problems_of
 
 
 def registered_metrics() -> dict[str, frozenset[str]]:
-    """Every series name the matcher and the gateway register, with its labels."""
+    """Every series name the matcher, the gateway, the relay and history register, with its labels."""
     registry = CollectorRegistry()
     MatcherMetrics(0, registry)
     GatewayMetrics(registry)
+    RelayMetrics(registry)
+    HistoryMetrics(registry)
     names: dict[str, frozenset[str]] = {}
     for name, collector in registry._names_to_collectors.items():
         labels = frozenset(getattr(collector, "_labelnames", ()))
@@ -55,88 +36,17 @@ def registered_metrics() -> dict[str, frozenset[str]]:
     return names
 
 
-@dataclass
-class Uses:
-    """What an expression names: each selector's metric and labels, and each aggregation's grouping."""
-
-    selectors: list[tuple[str, frozenset[str]]] = field(default_factory=list)
-    groupings: list[tuple[frozenset[str], list[str]]] = field(default_factory=list)
-
-
-def uses_of(expr: str) -> Uses:
-    uses = Uses()
-    _walk(promql_parser.parse(expr), uses)
-    return uses
-
-
-def _walk(node: Any, uses: Uses) -> list[str]:
-    """Record what ``node`` names; returns the metric names of the selectors beneath it."""
-    kind = type(node).__name__
-    if kind == "VectorSelector":
-        labels = frozenset(m.name for m in node.matchers.matchers) - {"__name__"}
-        uses.selectors.append((node.name, labels))
-        return [node.name]
-    if kind == "MatrixSelector":
-        return _walk(node.vector_selector, uses)
-    if kind == "Call":
-        return [name for arg in node.args for name in _walk(arg, uses)]
-    if kind == "AggregateExpr":
-        beneath = _walk(node.expr, uses) + (_walk(node.param, uses) if node.param is not None else [])
-        if node.modifier is not None and str(node.modifier.type).endswith("By"):
-            uses.groupings.append((frozenset(node.modifier.labels), beneath))
-        return beneath
-    if kind == "BinaryExpr":
-        return _walk(node.lhs, uses) + _walk(node.rhs, uses)
-    if kind in ("ParenExpr", "UnaryExpr", "SubqueryExpr"):
-        return _walk(node.expr, uses)
-    if kind in ("NumberLiteral", "StringLiteral"):
-        return []
-    raise AssertionError(f"PromQL node {kind} is not handled: extend _walk")
-
-
-def problems_of(expr: str, known: dict[str, frozenset[str]]) -> list[str]:
-    """What ``expr`` names that no service or listed exporter provides."""
-    labels_of = {**known, **{name: labels for name, (_, labels) in EXTERNAL_METRICS.items()}}
-    uses = uses_of(expr)
-    problems = []
-    for name, labels in uses.selectors:
-        if name not in labels_of:
-            problems.append(f"metric {name} is not exported")
-        elif labels - labels_of[name] - TARGET_LABELS:
-            problems.append(f"{name} has no label {sorted(labels - labels_of[name] - TARGET_LABELS)}")
-    for grouping, beneath in uses.groupings:
-        available = set(TARGET_LABELS).union(*(labels_of.get(name, frozenset()) for name in beneath))
-        if grouping - available:
-            problems.append(f"grouping by {sorted(grouping - available)}: not a label of {beneath}")
-    return problems
-
-
-def rule_groups(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return one(objects, "PrometheusRule", "exchange")["spec"]["groups"]
-
-
-def dashboard_exprs() -> list[tuple[str, str, str]]:
-    """(dashboard, panel title, expression with Grafana's variables filled in) of every query."""
-    found = []
-    for path in DASHBOARDS:
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel["targets"]:
-                expr = target["expr"]
-                for variable, value in GRAFANA_VARIABLES.items():
-                    expr = expr.replace(variable, value)
-                found.append((path.name, panel["title"], expr))
-    return found
-
-
-def alert_exprs(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(rule["alert"], rule["expr"]) for group in rule_groups(objects) for rule in group["rules"]]
-
-
 def test_every_alert_and_dashboard_expression_parses(built: dict[str, list[dict[str, Any]]]) -> None:
     exprs = [expr for _, expr in alert_exprs(built["prod"])] + [expr for _, _, expr in dashboard_exprs()]
     assert len(exprs) >= 30
     for expr in exprs:
         promql_parser.parse(expr)
+
+
+def test_the_alerts_file_is_what_every_build_ships(built: dict[str, list[dict[str, Any]]]) -> None:
+    # The e2e coverage test reads k8s/base/alerts.yaml itself: no overlay may change a rule.
+    for objects in built.values():
+        assert alert_exprs(objects) == alert_file_exprs()
 
 
 def test_every_metric_and_label_in_the_alerts_is_exported(built: dict[str, list[dict[str, Any]]]) -> None:
@@ -159,6 +69,8 @@ def test_every_metric_and_label_in_the_dashboards_is_exported() -> None:
         ("rate(exchange_matcher_comands_total[5m])", "metric exchange_matcher_comands_total is not exported"),
         ('exchange_matcher_input_lag_commands{symbol="BTC-USD"}', "has no label ['symbol']"),
         ("sum by (route) (exchange_matcher_resting_orders)", "grouping by ['route']"),
+        ("sum(rate(exchange_relay_dropped_client_total[5m]))", "exchange_relay_dropped_client_total is not"),
+        ('exchange_history_lag_records{symbol="BTC-USD"}', "has no label ['symbol']"),
     ],
 )
 def test_a_misspelt_metric_or_label_is_reported(expr: str, problem: str) -> None:
@@ -179,13 +91,28 @@ def test_the_alerts_cover_what_the_services_can_go_wrong_with(built: dict[str, l
         "MatcherStateSnapshotTooOld",
         "GatewayServerErrors",
         "GatewayLatencyHigh",
+        "RelayDroppingClients",
+        "RelayResyncingClients",
+        "RelayDeliveryLagHigh",
+        "HistoryNotReady",
+        "HistoryLagRecords",
+        "HistoryLagSeconds",
+        "HistoryDatabaseErrors",
     }
 
 
 def test_every_dashboard_has_a_unique_uid_and_described_panels() -> None:
     dashboards = [json.loads(path.read_text()) for path in DASHBOARDS]
 
-    assert len({d["uid"] for d in dashboards}) == len(dashboards) == 3
+    assert len({d["uid"] for d in dashboards}) == len(dashboards) == 5
     for dashboard in dashboards:
         for panel in dashboard["panels"]:
             assert panel["description"] and panel["targets"], panel["title"]
+
+
+def test_the_dashboards_doc_has_a_line_for_every_panel() -> None:
+    doc = (K8S.parent / "docs" / "dashboards.md").read_text()
+
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            assert f"- **{panel['title']}**: {panel['description']}" in doc, f"{path.name}: {panel['title']}"

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from history.settings import store_url
+from history.store import Store
 from tests.integration.conftest import FlowCluster, RunningMatcher, flow_commands, generate_flow
 from tests.integration.history_fixtures import (
     HistoryProcess,
@@ -226,3 +228,20 @@ def test_a_database_that_goes_away_makes_it_unready_and_nothing_is_lost_when_it_
     wait_caught_up(db_url, cluster.topics.executions, rebuild.ends)
     _assert_store_equals_rebuild(db_url, rebuild)
     history.wait_ready()
+
+
+def test_a_plain_postgresql_url_as_cloudnativepg_writes_it_opens_and_migrates_the_store(
+    postgres_uri: str,
+) -> None:
+    # The operator's app secret holds `uri`: postgresql://user:password@host:port/db, no driver.
+    plain = fresh_postgres_database(postgres_uri).replace("postgresql+psycopg://", "postgresql://", 1)
+    store = Store(store_url(plain))
+    try:
+        applied = store.migrate()
+        store.add_partitions("executions", [0, 1])
+        found = store.positions("executions")
+    finally:
+        store.close()
+
+    assert applied
+    assert [(p.partition, p.next_offset) for p in found] == [(0, 0), (1, 0)]

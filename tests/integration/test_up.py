@@ -1,31 +1,37 @@
 """`exchange up` on an existing cluster: topics, one ready matcher per partition, a gateway taking
 orders with the demo key it printed, a ready relay, the history service answering with the order,
-and Ctrl-C stops it all."""
+and Ctrl-C stops it all; `--partitions N` shards the local registry over N matchers, and refuses
+topics made with another count."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-import httpx
 from confluent_kafka.admin import AdminClient
 
 from exchange.client import ExchangeClient
-from runtime.signing import signed_headers
+from runtime.symbols import load_registry
 from runtime.topics import TopicNames
-from tests.integration.up_fixtures import READY_GUARD_S, exchange_up, ready
+from tests.integration.up_fixtures import (
+    READY_GUARD_S,
+    STDERR_FILE,
+    exchange_up,
+    history_get,
+    ready,
+    up_process,
+)
+
+# An order id is (partition << 48) | orders offset.
+PARTITION_SHIFT = 48
 
 
 def _history_orders(port: int, secret: str) -> list[dict[str, object]]:
     """The demo account's orders as the history service answers them (none while it cannot answer)."""
-    headers = signed_headers("demo", secret, timestamp_ms=int(time.time() * 1000), method="GET",
-                             path="/api/v1/orders/history", query="", body=b"")  # fmt: skip
-    try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/orders/history", headers=headers, timeout=5)
-    except httpx.HTTPError:
-        return []
-    return list(answer.json()["orders"]) if answer.status_code == 200 else []
+    answer = history_get(port, secret, "/api/v1/orders/history")
+    return list(answer["orders"]) if answer else []
 
 
 def _wait_for_history(port: int, secret: str) -> list[dict[str, object]]:
@@ -57,3 +63,42 @@ def test_up_runs_matchers_a_gateway_and_history_all_ready_and_stops_everything_o
     ]
     assert exit_code == 0
     assert not any(ready(port) for port in up.ports)  # no service outlives `exchange up`
+
+
+def test_up_with_two_partitions_serves_symbols_of_both_and_later_refuses_another_count(
+    kafka_bootstrap: str, kafka_admin: AdminClient, topic_prefix: str, tmp_path: Path
+) -> None:
+    with exchange_up(kafka_bootstrap, topic_prefix, tmp_path, partitions=2) as up:
+        all_ready = up.wait_all_ready()
+        registry = load_registry(tmp_path / "symbols-2-partitions.yaml")
+        firsts = [registry.symbols_of_partition(p)[0] for p in range(registry.partition_count)]
+        with ExchangeClient(f"http://127.0.0.1:{up.gateway_port}", "demo", up.demo_secret()) as demo:
+            orders = {
+                s.name: demo.place_order(s.name, "buy", s.lots_to_qty(s.min_qty_lots),
+                                         price=s.ticks_to_price(s.reference_price_ticks))
+                for s in firsts
+            }  # fmt: skip
+        up.process.send_signal(signal.SIGINT)
+        exit_code = up.process.wait(timeout=60)
+    topics = kafka_admin.list_topics(timeout=10).topics
+    names = TopicNames.with_prefix(topic_prefix)
+
+    again, _, _ = up_process(kafka_bootstrap, topic_prefix, tmp_path, partitions=3)
+    try:
+        again_code: int | None = again.wait(timeout=READY_GUARD_S)
+    except subprocess.TimeoutExpired:  # it ran instead of refusing: stop what it started
+        again.send_signal(signal.SIGINT)
+        again.wait(timeout=60)
+        again_code = None
+
+    assert all_ready and exit_code == 0
+    assert [line for line in up.output if "partition " in line and "kafka" not in line] == [
+        f"  partition {p}: {' '.join(s.name for s in registry.symbols_of_partition(p))}\n" for p in (0, 1)
+    ]
+    assert {name: order["status"] for name, order in orders.items()} == {s.name: "NEW" for s in firsts}
+    assert sorted(int(order["order_id"]) >> PARTITION_SHIFT for order in orders.values()) == [0, 1]
+    assert len(topics[names.orders].partitions) == len(topics[names.book].partitions) == 2
+    assert again_code == 2
+    refusal = (tmp_path / STDERR_FILE).read_text()
+    assert f"{names.orders} has 2" in refusal and "3 wanted" in refusal and "--partitions 2" in refusal
+    assert len(kafka_admin.list_topics(timeout=10).topics[names.orders].partitions) == 2
