@@ -191,6 +191,11 @@ class Store:
             if new:
                 connection.execute(insert(positions), new)
 
+    def insert_fills(self, rows: Iterable[FillRow]) -> None:
+        """Fill rows as they are, in one transaction, outside any batch (the bench's synthetic rows)."""
+        with self.engine.begin() as connection:
+            _insert_rows(connection, fills, [_fill_values(row) for row in rows])
+
     # --- the batch write -------------------------------------------------------------------------
 
     def apply(self, topic: str, batch: Batch) -> Written:
