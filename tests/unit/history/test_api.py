@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from history.api import History, create_app
 from history.metrics import HistoryMetrics
 from history.models import FillsPage, TradesOut
+from history.schema import REDUNDANT_TRADES_INDEX, schema_version
 from history.store import Batch, PositionMoved, Store
 from runtime.auth import Authenticator
 from runtime.health import Health
@@ -249,3 +251,31 @@ def test_reads_of_a_database_without_the_tables_fail_as_store_errors(tmp_path: P
         empty.positions(TOPICS.executions)
     with pytest.raises(SQLAlchemyError):
         empty.fill_page("alice", symbol=None, order_id=None, start_ns=None, end_ns=None, after=None, limit=5)
+
+
+def test_a_version_1_database_loses_the_trades_index_and_trades_still_read_without_a_sort(
+    store: Store,
+) -> None:
+    # As version 1 left a database: the index on (symbol, liquidity, trade id) and the version.
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(f"CREATE INDEX {REDUNDANT_TRADES_INDEX} ON fills (symbol, liquidity, trade_id)")
+        )
+        connection.execute(update(schema_version).values(version=1))
+
+    assert store.migrate() == [2]
+    assert store.migrate() == []
+    with store.engine.connect() as connection:
+        indexes = {
+            row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='index'"))
+        }
+        plan = " ".join(
+            str(row[-1])
+            for row in connection.execute(
+                text("EXPLAIN QUERY PLAN SELECT * FROM fills WHERE symbol = 'ABC' AND liquidity = 'TAKER' "
+                     "ORDER BY trade_id DESC LIMIT 3")
+            )
+        )  # fmt: skip
+    assert REDUNDANT_TRADES_INDEX not in indexes and "TEMP B-TREE" not in plan, plan
+    trades = store.trades("ABC", 3)
+    assert [t.trade_id for t in trades] == [1059, 1057, 1055]
