@@ -48,6 +48,7 @@ from bench.pipeline import (
 from bench.wireflow import gateway_origin, order_record
 from history.api import History, create_app
 from history.metrics import HistoryMetrics
+from history.projection import FillRow
 from history.schema import fills
 from history.settings import HistorySettings
 from history.store import Store
@@ -152,28 +153,27 @@ def fill_the_store(store: Store, rows: int, accounts: int, seed: int) -> None:
         have = int(connection.execute(sa.select(sa.func.count()).select_from(fills)).scalar() or 0)
     rng = random.Random(seed)
     for start in range(have, rows, LOAD_CHUNK):
-        chunk = [
+        # The store's own bulk write (COPY on PostgreSQL): a million rows in seconds, not minutes.
+        store.insert_fills(
             _synthetic_fill(n, f"bench-{rng.randrange(accounts)}", rng)
             for n in range(start, min(rows, start + LOAD_CHUNK))
-        ]
-        with store.engine.begin() as connection:
-            connection.execute(sa.insert(fills), chunk)
+        )
 
 
-def _synthetic_fill(n: int, account: str, rng: random.Random) -> dict[str, Any]:
-    return {
-        "symbol": SYMBOL,
-        "trade_id": (1 << 50) + n,
-        "liquidity": "TAKER",
-        "order_id": (1 << 40) + n,
-        "account": account,
-        "client_order_id": None,
-        "side": "BUY",
-        "price": PRICE + rng.randrange(100),
-        "qty": 1 + rng.randrange(10),
-        "counterparty_order_id": (1 << 41) + n,
-        "ts_ns": SYNTHETIC_BASE_TS_NS + n * 1_000_000,
-    }
+def _synthetic_fill(n: int, account: str, rng: random.Random) -> FillRow:
+    return FillRow(
+        symbol=SYMBOL,
+        trade_id=(1 << 50) + n,
+        liquidity="TAKER",
+        order_id=(1 << 40) + n,
+        account=account,
+        client_order_id=None,
+        side="BUY",
+        price=PRICE + rng.randrange(100),
+        qty=1 + rng.randrange(10),
+        counterparty_order_id=(1 << 41) + n,
+        ts_ns=SYNTHETIC_BASE_TS_NS + n * 1_000_000,
+    )
 
 
 def query_latencies(

@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
@@ -21,7 +20,9 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from starlette import types as asgi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from history.metrics import HistoryMetrics
@@ -93,9 +94,9 @@ class History:
             raise ApiError(503, "SYMBOLS_LOADING", f"symbol {name!r} of a stored row is not known here yet")
         return symbol
 
-    def freshness(self) -> AsOf:
+    def freshness(self, connection: Connection | None = None) -> AsOf:
         """How far the store is in `executions`: read before the rows, so the rows hold at least this."""
-        return as_of(self.store.positions(self.topics.executions))
+        return as_of(self.store.positions(self.topics.executions, connection))
 
 
 async def history_of(request: Request) -> History:
@@ -195,23 +196,25 @@ def list_fills(
     after = _decode_cursor(cursor, ("i", "s", "i", "s"))
     number = None if order_id is None else int(order_id)
     if number is not None and number >= 1 << 63:
-        return _json(FillsPage(fills=[], next_cursor=None, as_of=history.freshness()))
-    fresh = history.freshness()
-    rows = history.store.fill_page(
-        key.account,
-        symbol=symbol,
-        order_id=number,
-        start_ns=start_ns,
-        end_ns=end_ns,
-        after=after,
-        limit=limit,
-    )
+        return _json_of({"fills": [], "next_cursor": None, "as_of": history.freshness().model_dump()})
+    with history.store.reading() as connection:
+        fresh = history.freshness(connection)
+        rows = history.store.fill_page(
+            key.account,
+            symbol=symbol,
+            order_id=number,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            after=after,
+            limit=limit,
+            connection=connection,
+        )
     last = rows[-1] if len(rows) == limit else None
     following = (
         None if last is None else _encode_cursor((last.ts_ns, last.symbol, last.trade_id, last.liquidity))
     )
     out = [fill_out(history.listed(row.symbol), row) for row in rows]
-    return _json(FillsPage(fills=out, next_cursor=following, as_of=fresh))
+    return _json_of({"fills": out, "next_cursor": following, "as_of": fresh.model_dump()})
 
 
 @router.get("/trades/{symbol}", operation_id="list_trades", response_model=TradesOut, responses=ERRORS)
@@ -224,7 +227,8 @@ def list_trades(
     found = history.symbol(symbol)
     fresh = history.freshness()
     rows = history.store.trades(found.name, limit)
-    return _json(TradesOut(symbol=found.name, trades=[trade_out(found, row) for row in rows], as_of=fresh))
+    out = [trade_out(found, row) for row in rows]
+    return _json_of({"symbol": found.name, "trades": out, "as_of": fresh.model_dump()})
 
 
 @router.get("/candles/{symbol}", operation_id="list_candles", response_model=CandlesOut, responses=ERRORS)
@@ -257,6 +261,11 @@ def _json(answer: BaseModel) -> Response:
     """The answer as JSON, built once: FastAPI would validate a returned model against the route's
     response model again, a second pass over every row (the routes still declare it for OpenAPI)."""
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _json_of(answer: dict[str, Any]) -> Response:
+    """An answer already in JSON values (the rows of a page as dicts, see ``history.models.fill_out``)."""
+    return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")
 
 
 def _range(start_ms: int | None, end_ms: int | None) -> tuple[int | None, int | None]:
@@ -330,18 +339,36 @@ def create_app(history: History) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(SQLAlchemyError, _on_store_error)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.monotonic()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        history.metrics.requests.labels(route, f"{response.status_code // 100}xx").observe(
-            time.monotonic() - started
-        )
-        return response
-
+    app.add_middleware(RequestTimer, metrics=history.metrics)
     return app
+
+
+class RequestTimer:
+    """Each request's seconds by route and status class, as plain ASGI: Starlette's ``@app.middleware``
+    runs the app in a task of its own and streams the answer through it, a millisecond a request."""
+
+    def __init__(self, app: asgi.ASGIApp, metrics: HistoryMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 500
+
+        async def watched_send(message: asgi.Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, f"{status // 100}xx").observe(time.monotonic() - started)
 
 
 def _add_ops_routes(app: FastAPI, history: History) -> None:

@@ -85,6 +85,19 @@ def touched_orders(report: Mapping[str, Any]) -> set[int]:
     return ids
 
 
+def placed_orders(report: Mapping[str, Any]) -> set[int]:
+    """The ids of the orders an ExecutionReport places (accepted, or refused as new): rows no store holds yet.
+
+    An order's placement is its first event in the log (its id is new there), so a reader need not
+    look such an order up: whatever it would find is replaced by the placement.
+    """
+    return {
+        event["order_id"]
+        for name, event in report["events"]
+        if name == _ACCEPTED or (name == _REJECTED and _names_new_order(event))
+    }
+
+
 def apply_report(report: Mapping[str, Any], orders: dict[int, OrderRow]) -> list[FillRow]:
     """Fold a report's events into ``orders`` (by id; new orders are added) and return its fill rows.
 

@@ -22,6 +22,7 @@ lot grid is refused with a :class:`DomainError`, never rounded.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -123,9 +124,24 @@ def _to_units(text: object, step: Decimal, what: str, step_name: str, off_step_r
 def _to_decimal(units: int, step: Decimal) -> str:
     if not isinstance(units, int) or isinstance(units, bool):
         raise TypeError(f"expected an int count of ticks or lots, got {units!r}")
-    places = max(0, -int(step.normalize().as_tuple().exponent))
-    value = _EXACT.multiply(Decimal(units), step)
-    return f"{value.quantize(Decimal(1).scaleb(-places), context=_EXACT):f}"
+    # Integer arithmetic: every page of history converts two numbers a row, and Decimal's
+    # multiply and quantize cost several times this.
+    multiplier, places = _step_scale(step)
+    value = units * multiplier
+    if not places:
+        return str(value)
+    whole, fraction = divmod(abs(value), 10**places)
+    return f"{'-' if value < 0 else ''}{whole}.{fraction:0{places}d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_scale(step: Decimal) -> tuple[int, int]:
+    """``step`` as an integer over a power of ten: (multiplier, places), step = multiplier / 10**places."""
+    _, digits, exponent = step.normalize().as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"a step must be a finite number, got {step!r}")
+    coefficient = int("".join(map(str, digits)))
+    return (coefficient * 10**exponent, 0) if exponent >= 0 else (coefficient, -exponent)
 
 
 def price_to_ticks(text: object, tick_size: Decimal) -> int:

@@ -35,7 +35,8 @@ SYMBOLS = ["SYM000", "SYM001", "SYM002"]
 PARTITIONS = 2
 ACCOUNTS = [f"acct-{n}" for n in range(8)]  # bench.wireflow's accounts
 KILLS = 10
-# The kill test's flow arrives over about half a minute, so every kill finds the writer at work.
+# The kill test's flow arrives in a part per writer's life, each part in chunks a pause apart, and the
+# last part only after the last kill: every kill finds the store behind, however fast the writer.
 FEED_CHUNK = 400
 FEED_PAUSE_S = 0.6
 
@@ -57,10 +58,18 @@ def _keys(tmp_path: Path) -> Path:
 
 def _matched(cluster: FlowCluster, commands: list[Any], pause_s: float = 0.0) -> None:
     """Produce ``commands`` (in chunks ``pause_s`` apart) and wait until the matchers committed every one."""
+    _produce(cluster, commands, pause_s)
+    _wait_matched(cluster, commands)
+
+
+def _produce(cluster: FlowCluster, commands: list[Any], pause_s: float = 0.0) -> None:
     step = FEED_CHUNK if pause_s else len(commands)
     for start in range(0, len(commands), step):
         cluster.produce(commands[start : start + step])
         time.sleep(pause_s)
+
+
+def _wait_matched(cluster: FlowCluster, commands: list[Any]) -> None:
     counts = dict.fromkeys(range(PARTITIONS), 0)
     for command in commands:
         counts[cluster.partition_of(command.symbol)] += 1
@@ -115,18 +124,22 @@ def test_kill_9_of_the_writer_under_load_loses_and_duplicates_nothing(
     commands = flow_commands(rows)
     # Small batches: many transactions, so a kill lands inside or between them often.
     small = {"EXCHANGE_HISTORY_BATCH_MAX_RECORDS": "50"}
-    feeder = threading.Thread(target=_matched, args=(cluster, commands, FEED_PAUSE_S), daemon=True)
-    feeder.start()
+    part = -(-len(commands) // (KILLS + 1))
+    parts = [commands[start : start + part] for start in range(0, len(commands), part)]
     rng = random.Random(15)
     at_kills: list[int] = []  # records applied when each kill came
-    for _ in range(KILLS):
+    for feed in parts[:KILLS]:
         history = start_history(cluster.env, history_db_url, keys, **small)
         history.wait_ready()
+        feeder = threading.Thread(target=_produce, args=(cluster, feed, FEED_PAUSE_S), daemon=True)
+        feeder.start()
         time.sleep(rng.uniform(0.2, 2.5))
         history.kill()
         at_kills.append(sum(store_positions(history_db_url, cluster.topics.executions).values()))
-    feeder.join(300)
-    assert not feeder.is_alive()
+        feeder.join(300)
+        assert not feeder.is_alive()
+    _produce(cluster, [command for feed in parts[KILLS:] for command in feed])
+    _wait_matched(cluster, commands)
     start_history(cluster.env, history_db_url, keys, **small)
 
     rebuild = _rebuild(cluster)

@@ -41,6 +41,15 @@ def test_ticks_to_text_and_back_is_the_identity(ticks: int, tick_size: Decimal) 
 
 
 @settings(deadline=None)
+@given(count=st.integers(-(10**15), 10**15), step=steps)
+def test_the_text_of_a_count_has_the_steps_decimals_and_its_exact_value(count: int, step: Decimal) -> None:
+    places = max(0, -int(step.normalize().as_tuple().exponent))
+    with localcontext(prec=100):
+        expected = f"{(count * step).quantize(Decimal(1).scaleb(-places)):f}"
+    assert lots_to_qty(count, step) == ticks_to_price(count, step) == expected
+
+
+@settings(deadline=None)
 @given(lots=units, lot_size=steps)
 def test_the_text_of_a_quantity_is_exactly_lots_times_lot_size(lots: int, lot_size: Decimal) -> None:
     with localcontext(prec=100):

@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from history.api import History, create_app
 from history.metrics import HistoryMetrics
+from history.models import FillsPage, TradesOut
+from history.schema import REDUNDANT_TRADES_INDEX, schema_version
 from history.store import Batch, PositionMoved, Store
 from runtime.auth import Authenticator
 from runtime.health import Health
@@ -147,6 +151,17 @@ def test_fills_of_one_order_and_a_status_filter(client: TestClient) -> None:
     assert len(resting) == 30 and all(o["remaining"] == "0.003" for o in resting)
 
 
+def test_fills_and_trades_answers_are_exactly_their_declared_models(client: TestClient) -> None:
+    # The routes build these bodies as plain JSON values; the models are what OpenAPI promises.
+    fills = _get(client, "/api/v1/fills", "alice", limit=3).json()
+    none = _get(client, "/api/v1/fills", "alice", order_id=str(1 << 63)).json()
+    trades = _get(client, "/api/v1/trades/ABC", limit=3).json()
+
+    assert len(fills["fills"]) == 3 and none["fills"] == [] and len(trades["trades"]) == 3
+    for body, model in ((fills, FillsPage), (none, FillsPage), (trades, TradesOut)):
+        assert model.model_validate(body, strict=True).model_dump(mode="json") == body
+
+
 def test_another_accounts_order_id_finds_nothing(client: TestClient) -> None:
     assert _get(client, "/api/v1/fills", "carol", order_id="1000").json()["fills"] == []
 
@@ -225,3 +240,42 @@ def test_a_batch_behind_the_stored_position_is_refused_and_writes_nothing(store:
         store.order_page("dave", symbol=None, status=None, start_ns=None, end_ns=None, after=None, limit=10)
         == []
     )
+
+
+def test_reads_of_a_database_without_the_tables_fail_as_store_errors(tmp_path: Path) -> None:
+    # The writer waits out SQLAlchemyError and the API answers it with 503: a read must never leak the
+    # driver's own exception (before the first migration there are no tables).
+    empty = Store(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+
+    with pytest.raises(SQLAlchemyError):
+        empty.positions(TOPICS.executions)
+    with pytest.raises(SQLAlchemyError):
+        empty.fill_page("alice", symbol=None, order_id=None, start_ns=None, end_ns=None, after=None, limit=5)
+
+
+def test_a_version_1_database_loses_the_trades_index_and_trades_still_read_without_a_sort(
+    store: Store,
+) -> None:
+    # As version 1 left a database: the index on (symbol, liquidity, trade id) and the version.
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(f"CREATE INDEX {REDUNDANT_TRADES_INDEX} ON fills (symbol, liquidity, trade_id)")
+        )
+        connection.execute(update(schema_version).values(version=1))
+
+    assert store.migrate() == [2]
+    assert store.migrate() == []
+    with store.engine.connect() as connection:
+        indexes = {
+            row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='index'"))
+        }
+        plan = " ".join(
+            str(row[-1])
+            for row in connection.execute(
+                text("EXPLAIN QUERY PLAN SELECT * FROM fills WHERE symbol = 'ABC' AND liquidity = 'TAKER' "
+                     "ORDER BY trade_id DESC LIMIT 3")
+            )
+        )  # fmt: skip
+    assert REDUNDANT_TRADES_INDEX not in indexes and "TEMP B-TREE" not in plan, plan
+    trades = store.trades("ABC", 3)
+    assert [t.trade_id for t in trades] == [1059, 1057, 1055]
