@@ -23,8 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from pydantic import Field
 
+from exchange.client import DEMO_KEYS_FILE, demo_keys
 from runtime.broker import kafka_cluster
 from runtime.kafka import admin_client
 from runtime.logs import configure_logging
@@ -51,30 +53,41 @@ class UpSettings(Settings):
     up_history_port: int = Field(default=8070, ge=1, le=65535, description="port of the history API")
 
 
-DEMO_KEYS_FILE = "demo-keys.yaml"
 DEMO_KEY_ID = "demo"
+# The demo market's own keys (`exchange up --demo`): its maker and its takers trade as two accounts.
+DEMO_MARKET_KEYS = ("demo-maker", "demo-taker")
 PAGE_CONFIG_FILE = "page-config.json"
 
 
 def ensure_demo_key(data_dir: Path) -> tuple[Path, str]:
-    """The local cluster's demo key file (made once with a random secret) and the secret."""
-    path = data_dir / DEMO_KEYS_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_hex(24)
-        # Only this user may read it: the key may trade and list symbols on the local cluster.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(
-                "# The local cluster's demo key (made by `exchange up`).\n"
-                f'keys:\n  - id: {DEMO_KEY_ID}\n    secret: "{secret}"\n'
-                f"    account: {DEMO_KEY_ID}\n    scopes: [read, trade, admin]\n"
-            )
-    from exchange.client import demo_key
+    """The local cluster's demo key file and the demo key's secret.
 
-    found = demo_key(data_dir)
-    assert found is not None
-    return path, found[1]
+    The file is made once with random secrets (the demo key with every scope, and the demo market's
+    maker and taker keys); a file from before the market keys existed gets them added.
+    """
+    path = data_dir / DEMO_KEYS_FILE
+    keys = demo_keys(data_dir)
+    if DEMO_KEY_ID not in keys or any(key not in keys for key in DEMO_MARKET_KEYS):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        keys = {DEMO_KEY_ID: secrets.token_hex(24), **keys}
+        keys.update({key: keys.get(key) or secrets.token_hex(24) for key in DEMO_MARKET_KEYS})
+        lines = ["# The local cluster's demo keys (made by `exchange up`).", "keys:"]
+        for key_id, secret in keys.items():
+            scopes = "[read, trade, admin]" if key_id == DEMO_KEY_ID else "[read, trade]"
+            lines += [
+                f"  - id: {key_id}",
+                f'    secret: "{secret}"',
+                f"    account: {key_id}",
+                f"    scopes: {scopes}",
+            ]
+        # Only this user may read it: the keys may trade and list symbols on the local cluster.
+        temporary = path.with_suffix(".tmp")
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write("\n".join(lines) + "\n")
+        temporary.replace(path)
+    return path, keys[DEMO_KEY_ID]
 
 
 def write_page_config(data_dir: Path, gateway_url: str, secret: str) -> Path:
@@ -184,7 +197,26 @@ def stop_all(services: list[Service]) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """`exchange up` takes its configuration from EXCHANGE_* variables only."""
+    """`exchange up` takes its configuration from EXCHANGE_* variables, and ``--demo``."""
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run `exchange demo` too (a moving market) once the gateway is ready",
+    )
+
+
+def demo_service(gateway_url: str, data_dir: Path) -> Service:
+    """`exchange demo` on the local gateway with the data directory's maker and taker keys."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EXCHANGE_API_")}
+    env |= {"EXCHANGE_GATEWAY_URL": gateway_url, "EXCHANGE_DATA_DIR": str(data_dir)}
+    return Service("demo", ["demo"], env)
+
+
+def gateway_ready(gateway_url: str) -> bool:
+    try:
+        return httpx.get(f"{gateway_url}/readyz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         gateway_url = f"http://127.0.0.1:{settings.up_gateway_port}"
         page_config = write_page_config(settings.data_dir, gateway_url, secret)
         services = cluster_services(settings, bootstrap, keys_file, page_config)
+        demo = demo_service(gateway_url, settings.data_dir) if args.demo else None
         for service in services:
             service.start()
         try:
@@ -214,11 +247,19 @@ def run(args: argparse.Namespace) -> int:
                 f"(OpenAPI: http://127.0.0.1:{settings.up_history_port}/docs)",
                 f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
             ]
+            if demo is not None:
+                lines.append("  demo market: starts once the gateway is ready (exchange demo)")
             print("exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it.", flush=True)  # noqa: T201
             while not shutdown.wait(WATCH_EVERY_S):
                 for service in services:
                     service.watch()
+                if demo is not None and demo.process is None and gateway_ready(gateway_url):
+                    demo.start()
+                    services.insert(0, demo)
             log.info("stopping", extra={"signal": shutdown.signal_name})
         finally:
+            # The demo first, while the gateway still takes the cancels of its resting orders.
+            if demo is not None:
+                stop_all([demo])
             stop_all(services)
     return 0

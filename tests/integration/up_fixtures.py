@@ -94,8 +94,8 @@ def wait_for_line(process: subprocess.Popen[str], text: str) -> list[str]:
 
 
 @contextmanager
-def exchange_up(bootstrap: str, topic_prefix: str, data_dir: Path) -> Iterator[UpCluster]:
-    """`exchange up` on the test broker under ``topic_prefix``, until it printed its summary.
+def exchange_up(bootstrap: str, topic_prefix: str, data_dir: Path, *args: str) -> Iterator[UpCluster]:
+    """`exchange up ARGS` on the test broker under ``topic_prefix``, until it printed its summary.
 
     The caller stops it with SIGINT (and checks the exit code); it is killed if still running after.
     """
@@ -112,7 +112,7 @@ def exchange_up(bootstrap: str, topic_prefix: str, data_dir: Path) -> Iterator[U
         "EXCHANGE_UP_HISTORY_PORT": str(ops_base + partitions + 2),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "up"],
+        [sys.executable, "-m", "exchange", "up", *args],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
