@@ -132,7 +132,9 @@ class Feed:
             bootstrap,
             group_id=f"relay-{uuid.uuid4().hex}",  # never committed: the relay reads by assignment
             client_id="relay",
-            config={"fetch.wait.max.ms": 50},
+            # As the matcher's: a read_committed fetch may sit out its whole wait after a commit
+            # made records visible, which every subscriber would feel as latency.
+            config={"fetch.wait.max.ms": 5},
         )
 
     def step_back(self, partition: int) -> None:
