@@ -4,8 +4,11 @@
 `/metrics` answer plain HTTP on the same port, and so does the 호가창 page at `/` (relay/web.py).
 Each connection has one reader (this handler: it parses requests, limits their rate and counts
 refusals) and one writer task that drains the client's queue, so a client that does not read only
-ever blocks its own writer. Messages are compact JSON text frames, sent uncompressed: the same
-bytes go to every subscriber, and per-connection compression would redo the work for each.
+ever blocks its own writer. Market data for a client with nothing queued skips the writer: the hub
+holds a feed batch's messages and ``_write_held`` writes each such client's frames in one go (at
+most one batch beyond the write limit, after which the client is back on its bounded queue).
+Messages are compact JSON text frames, sent uncompressed: the same bytes go to every subscriber,
+and per-connection compression would redo the work for each.
 """
 
 from __future__ import annotations
