@@ -18,6 +18,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "snapshot-memory": ("bench.snapshot_memory", "memory a forked state snapshot of N resting orders costs"),
     "verify-scale": ("bench.verify_scale", "exchange verify on an N-command partition: seconds, peak memory"),
     "gateway": ("bench.gateway", "signed orders over REST to a running gateway vs a FastAPI hello world"),
+    "relay": (
+        "bench.relay",
+        "N WebSocket clients on one book with orders flowing vs a bare websockets broadcast",
+    ),
     "history": (
         "bench.history",
         "history ingest vs the matcher's fill rate, GET /fills p50/p99 (SQLite, PostgreSQL)",

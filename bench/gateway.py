@@ -62,12 +62,12 @@ import httpx
 from fastapi import FastAPI
 
 from bench.wireflow import FlowRow, read_flow
-from exchange.client import DEFAULT_URL, demo_key
+from exchange.client import DEFAULT_URL, environment_key, listed_symbols
 from runtime.errors import UserError
 from runtime.logs import configure_logging
 from runtime.settings import Settings, load_settings
 from runtime.signing import signed_headers
-from runtime.symbols import MAX_PARTITIONS, DomainError, Symbol, parse_symbol
+from runtime.symbols import Symbol, SymbolStatus
 
 log = logging.getLogger("bench.gateway")
 
@@ -528,13 +528,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def api_key() -> tuple[str, str]:
     """EXCHANGE_API_KEY/EXCHANGE_API_SECRET, else the demo key `exchange up` wrote (as `exchange order`)."""
-    key_id, secret = os.environ.get("EXCHANGE_API_KEY"), os.environ.get("EXCHANGE_API_SECRET")
-    if key_id and secret:
-        return key_id, secret
-    found = demo_key(Path(load_settings(Settings).data_dir))
-    if found is None:
-        raise UserError("no API key: set EXCHANGE_API_KEY and EXCHANGE_API_SECRET, or run `exchange up`")
-    return found
+    return environment_key(Path(load_settings(Settings).data_dir))
 
 
 def gateway_symbols(url: str, names: Sequence[str]) -> list[Symbol]:
@@ -543,21 +537,15 @@ def gateway_symbols(url: str, names: Sequence[str]) -> list[Symbol]:
         ready = httpx.get(f"{url}/readyz", timeout=5.0)
         if ready.status_code != 200:
             raise UserError(f"the gateway at {url} is not ready: {ready.status_code} {ready.text.strip()}")
-        listed = httpx.get(f"{url}/api/v1/symbols", timeout=5.0).raise_for_status().json()
+        by_name = {symbol.name: symbol for symbol in listed_symbols(url)}
     except httpx.HTTPError as exc:
         raise UserError(f"cannot reach the gateway at {url}: {exc}") from None
-    by_name = {entry["symbol"]: entry for entry in listed}
     symbols = []
     for name in names:
-        entry = by_name.get(name)
-        if entry is None or entry["status"] != "trading":
+        symbol = by_name.get(name)
+        if symbol is None or symbol.status is not SymbolStatus.TRADING:
             raise UserError(f"the gateway has no trading symbol {name!r} (it has: {', '.join(by_name)})")
-        params = {key: value for key, value in entry.items() if key != "symbol"}
-        try:
-            # The registry's own parsing: its partition count is the gateway's business, not ours.
-            symbols.append(parse_symbol(name, params, MAX_PARTITIONS))
-        except DomainError as exc:
-            raise UserError(f"the gateway's symbol {name!r}: {exc}") from None
+        symbols.append(symbol)
     return symbols
 
 

@@ -34,6 +34,7 @@ import argparse
 import cProfile
 import json
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -111,6 +112,27 @@ class BenchCluster:
     admin: AdminClient
     created: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+
+    def process_env(self, **extra: str) -> dict[str, str]:
+        """The environment of an `exchange` process on this cluster's broker, topics and registry."""
+        return {
+            **os.environ,
+            "EXCHANGE_KAFKA_BOOTSTRAP": self.bootstrap,
+            "EXCHANGE_TOPIC_PREFIX": self.prefix,
+            "EXCHANGE_SYMBOLS_FILE": str(self.registry_file),
+            **extra,
+        }
+
+    def matcher_settings(self, settings: MatcherSettings) -> MatcherSettings:
+        """``settings`` for a matcher in this process on this cluster (no ops port of its own)."""
+        return settings.model_copy(
+            update={
+                "kafka_bootstrap": self.bootstrap,
+                "topic_prefix": self.prefix,
+                "symbols_file": self.registry_file,
+                "matcher_ops_port": 0,
+            }
+        )
 
     def add_topic(self, name: str, partitions: int = 1) -> str:
         """A further topic under the prefix (deleted with the others); returns its full name."""
@@ -402,7 +424,7 @@ def paced_deliveries(
     try:
         reader.assign([TopicPartition(topic, PARTITION, OFFSET_END) for topic in read_from])
         for topic in read_from:
-            _wait_at_end(reader, topic)  # the start is resolved: no output can slip in before it
+            wait_at_end(reader, topic)  # the start is resolved: no output can slip in before it
         # A producer's first record waits for its connection and producer id: not the steady state.
         producer.produce(cluster.add_topic(f"warm-up-to-{send_to.removeprefix(cluster.prefix)}"), b"")
         producer.flush(GUARD_S)
@@ -503,7 +525,7 @@ def log_slowest_transactions(timings: TimingLog, first_offset: int, count: int =
         )
 
 
-def _wait_at_end(reader: CommittedConsumer, topic: str) -> None:
+def wait_at_end(reader: CommittedConsumer, topic: str) -> None:
     deadline = time.monotonic() + GUARD_S
     while not reader.at_end(topic, PARTITION):
         reader.poll(POLL_S)
@@ -577,14 +599,7 @@ def run(args: argparse.Namespace) -> int:
         tempfile.TemporaryDirectory(prefix="exchange-bench-") as workdir,
         bench_cluster(settings, symbols, Path(workdir)) as cluster,
     ):
-        matcher_settings = settings.model_copy(
-            update={
-                "kafka_bootstrap": cluster.bootstrap,
-                "topic_prefix": cluster.prefix,
-                "symbols_file": cluster.registry_file,
-                "matcher_ops_port": 0,
-            }
-        )
+        matcher_settings = cluster.matcher_settings(settings)
         log.info("preloading", extra={"commands": len(rows), "prefix": cluster.prefix})
         end = produce_commands(cluster.bootstrap, cluster.topics.orders, (wire_command(row) for row in rows))
         warm_up(cluster, end, settings, args.warm_up_s)

@@ -34,7 +34,6 @@ import argparse
 import gc
 import json
 import logging
-import os
 import random
 import subprocess
 import sys
@@ -232,13 +231,7 @@ def time_matcher_start(cluster: BenchCluster, log_file: Path) -> Recovery:
     The matcher's log goes to ``log_file``; its last lines are quoted if it never gets ready.
     """
     port = free_port()
-    env = {
-        **os.environ,
-        "EXCHANGE_KAFKA_BOOTSTRAP": cluster.bootstrap,
-        "EXCHANGE_TOPIC_PREFIX": cluster.prefix,
-        "EXCHANGE_SYMBOLS_FILE": str(cluster.registry_file),
-        "EXCHANGE_MATCHER_OPS_PORT": str(port),
-    }
+    env = cluster.process_env(EXCHANGE_MATCHER_OPS_PORT=str(port))
     command = [sys.executable, "-m", "exchange", "matcher", "--partition", str(PARTITION)]
     with open(log_file, "wb") as stderr:
         started = time.perf_counter()

@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "order": ("exchange.trade:order", "place, cancel or read an order through a gateway (API key)"),
     "orders": ("exchange.trade:orders", "list the account's open orders on a symbol"),
     "book": ("exchange.trade:book", "show a symbol's order book"),
+    "demo": (
+        "exchange.demo",
+        "a small seeded market maker and random takers through a gateway, until Ctrl-C",
+    ),
     "admin": ("exchange.trade:admin", "add, halt or resume a symbol through a gateway (admin key)"),
     "verify": ("matcher.verify", "replay a partition's log and compare every committed output"),
     "bench": ("bench.cli", "run a benchmark and print one JSON line"),

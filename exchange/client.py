@@ -13,6 +13,7 @@ decimal strings and come back as :class:`~decimal.Decimal`.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -24,7 +25,9 @@ from urllib.parse import urlencode
 import httpx
 import yaml
 
+from runtime.errors import UserError
 from runtime.signing import signed_headers
+from runtime.symbols import MAX_PARTITIONS, DomainError, Symbol, parse_symbol
 
 API = "/api/v1"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -233,11 +236,48 @@ def _decimal_text(value: Number) -> str:
     return f"{value:f}" if isinstance(value, Decimal) else str(value)
 
 
+DEMO_KEYS_FILE = "demo-keys.yaml"
+
+
+def demo_keys(data_dir: Path) -> dict[str, str]:
+    """Every key of the local cluster's demo key file that `exchange up` wrote (id -> secret), in order."""
+    path = data_dir / DEMO_KEYS_FILE
+    if not path.exists():
+        return {}
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {str(key["id"]): str(key["secret"]) for key in document["keys"]}
+
+
 def demo_key(data_dir: Path) -> tuple[str, str] | None:
     """The local cluster's demo key (id, secret) that `exchange up` wrote, if any."""
-    path = data_dir / "demo-keys.yaml"
-    if not path.exists():
-        return None
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    first = document["keys"][0]
-    return str(first["id"]), str(first["secret"])
+    return next(iter(demo_keys(data_dir).items()), None)
+
+
+def environment_key(data_dir: Path) -> tuple[str, str]:
+    """``EXCHANGE_API_KEY``/``_SECRET``, else the demo key `exchange up` wrote into ``data_dir``."""
+    key_id, secret = os.environ.get("EXCHANGE_API_KEY"), os.environ.get("EXCHANGE_API_SECRET")
+    if key_id and secret:
+        return key_id, secret
+    found = demo_key(data_dir)
+    if found is None:
+        raise UserError("no API key: set EXCHANGE_API_KEY and EXCHANGE_API_SECRET, or run `exchange up`")
+    return found
+
+
+def gateway_url() -> str:
+    """``EXCHANGE_GATEWAY_URL``, else the local cluster's gateway."""
+    return os.environ.get("EXCHANGE_GATEWAY_URL", DEFAULT_URL).rstrip("/")
+
+
+def listed_symbols(url: str) -> list[Symbol]:
+    """Every symbol of the gateway's public ``/api/v1/symbols``, parsed as the registry parses its file."""
+    listed = httpx.get(f"{url}{API}/symbols", timeout=5.0).raise_for_status().json()
+    symbols = []
+    for entry in listed:
+        params = {key: value for key, value in entry.items() if key != "symbol"}
+        try:
+            # The registry's own parsing: its partition count is the gateway's business, not ours.
+            symbols.append(parse_symbol(entry["symbol"], params, MAX_PARTITIONS))
+        except DomainError as exc:
+            raise UserError(f"the gateway's symbol {entry['symbol']!r}: {exc}") from None
+    return symbols

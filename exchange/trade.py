@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from exchange.client import DEFAULT_URL, ClientError, ExchangeClient, demo_key
+from exchange.client import ClientError, ExchangeClient, environment_key, gateway_url
 from runtime.errors import UserError
 from runtime.settings import Settings, load_settings
 
 
 def _client() -> ExchangeClient:
-    url = os.environ.get("EXCHANGE_GATEWAY_URL", DEFAULT_URL)
-    key_id, secret = os.environ.get("EXCHANGE_API_KEY"), os.environ.get("EXCHANGE_API_SECRET")
-    if not key_id or not secret:
-        found = demo_key(Path(load_settings(Settings).data_dir))
-        if found is None:
-            raise UserError("no API key: set EXCHANGE_API_KEY and EXCHANGE_API_SECRET, or run `exchange up`")
-        key_id, secret = found
-    return ExchangeClient(url, key_id, secret)
+    key_id, secret = environment_key(Path(load_settings(Settings).data_dir))
+    return ExchangeClient(gateway_url(), key_id, secret)
 
 
 def _show(answer: Any) -> int:

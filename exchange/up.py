@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from pydantic import Field
 
+from exchange.client import DEMO_KEYS_FILE, demo_keys
 from runtime.broker import kafka_cluster
 from runtime.errors import UserError
 from runtime.kafka import admin_client
@@ -64,30 +66,41 @@ class UpSettings(Settings):
 # machine; beyond this the local cluster tries the machine, not the sharding.
 MAX_LOCAL_PARTITIONS = 16
 
-DEMO_KEYS_FILE = "demo-keys.yaml"
 DEMO_KEY_ID = "demo"
+# The demo market's own keys (`exchange up --demo`): its maker and its takers trade as two accounts.
+DEMO_MARKET_KEYS = ("demo-maker", "demo-taker")
 PAGE_CONFIG_FILE = "page-config.json"
 
 
 def ensure_demo_key(data_dir: Path) -> tuple[Path, str]:
-    """The local cluster's demo key file (made once with a random secret) and the secret."""
-    path = data_dir / DEMO_KEYS_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_hex(24)
-        # Only this user may read it: the key may trade and list symbols on the local cluster.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(
-                "# The local cluster's demo key (made by `exchange up`).\n"
-                f'keys:\n  - id: {DEMO_KEY_ID}\n    secret: "{secret}"\n'
-                f"    account: {DEMO_KEY_ID}\n    scopes: [read, trade, admin]\n"
-            )
-    from exchange.client import demo_key
+    """The local cluster's demo key file and the demo key's secret.
 
-    found = demo_key(data_dir)
-    assert found is not None
-    return path, found[1]
+    The file is made once with random secrets (the demo key with every scope, and the demo market's
+    maker and taker keys); a file from before the market keys existed gets them added.
+    """
+    path = data_dir / DEMO_KEYS_FILE
+    keys = demo_keys(data_dir)
+    if DEMO_KEY_ID not in keys or any(key not in keys for key in DEMO_MARKET_KEYS):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        keys = {DEMO_KEY_ID: secrets.token_hex(24), **keys}
+        keys.update({key: keys.get(key) or secrets.token_hex(24) for key in DEMO_MARKET_KEYS})
+        lines = ["# The local cluster's demo keys (made by `exchange up`).", "keys:"]
+        for key_id, secret in keys.items():
+            scopes = "[read, trade, admin]" if key_id == DEMO_KEY_ID else "[read, trade]"
+            lines += [
+                f"  - id: {key_id}",
+                f'    secret: "{secret}"',
+                f"    account: {key_id}",
+                f"    scopes: {scopes}",
+            ]
+        # Only this user may read it: the keys may trade and list symbols on the local cluster.
+        temporary = path.with_suffix(".tmp")
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write("\n".join(lines) + "\n")
+        temporary.replace(path)
+    return path, keys[DEMO_KEY_ID]
 
 
 def write_page_config(data_dir: Path, gateway_url: str, secret: str) -> Path:
@@ -258,7 +271,7 @@ def stop_all(services: list[Service]) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """`exchange up` takes its configuration from EXCHANGE_* variables, and the partition count."""
+    """`exchange up` takes its configuration from EXCHANGE_* variables, the partition count and ``--demo``."""
     parser.add_argument(
         "--partitions",
         type=partition_count_arg,
@@ -266,6 +279,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"N partitions and N matchers, the registry's symbols spread over them "
         f"(1..{MAX_LOCAL_PARTITIONS}; default: the registry file's partition_count)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run `exchange demo` too (a moving market) once the gateway is ready",
     )
 
 
@@ -280,7 +298,13 @@ def create_topics(settings: Settings, bootstrap: str) -> None:
 
 
 def summary(
-    settings: UpSettings, bootstrap: str, services: list[Service], secret: str, keys_file: Path
+    settings: UpSettings,
+    bootstrap: str,
+    services: list[Service],
+    secret: str,
+    keys_file: Path,
+    *,
+    demo: bool = False,
 ) -> str:
     """What `exchange up` prints once started: every address, the partitions and the demo key."""
     gateway, relay = f"http://127.0.0.1:{settings.up_gateway_port}", f"127.0.0.1:{settings.up_relay_port}"
@@ -303,7 +327,23 @@ def summary(
         f"  history: {history}/api/v1/orders/history (OpenAPI: {history}/docs, metrics: {history}/metrics)",
         f"  demo API key: {DEMO_KEY_ID}  secret: {secret}  (in {keys_file})",
     ]
+    if demo:
+        lines.append("  demo market: starts once the gateway is ready (exchange demo)")
     return "exchange cluster up\n" + "\n".join(lines) + "\nCtrl-C stops it."
+
+
+def demo_service(gateway_url: str, data_dir: Path) -> Service:
+    """`exchange demo` on the local gateway with the data directory's maker and taker keys."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("EXCHANGE_API_")}
+    env |= {"EXCHANGE_GATEWAY_URL": gateway_url, "EXCHANGE_DATA_DIR": str(data_dir)}
+    return Service("demo", ["demo"], env)
+
+
+def gateway_ready(gateway_url: str) -> bool:
+    try:
+        return httpx.get(f"{gateway_url}/readyz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -318,14 +358,22 @@ def run(args: argparse.Namespace) -> int:
         gateway_url = f"http://127.0.0.1:{settings.up_gateway_port}"
         page_config = write_page_config(settings.data_dir, gateway_url, secret)
         services = cluster_services(settings, bootstrap, keys_file, page_config)
+        demo = demo_service(gateway_url, settings.data_dir) if args.demo else None
         for service in services:
             service.start()
         try:
-            print(summary(settings, bootstrap, services, secret, keys_file), flush=True)  # noqa: T201
+            started = summary(settings, bootstrap, services, secret, keys_file, demo=demo is not None)
+            print(started, flush=True)  # noqa: T201
             while not shutdown.wait(WATCH_EVERY_S):
                 for service in services:
                     service.watch()
+                if demo is not None and demo.process is None and gateway_ready(gateway_url):
+                    demo.start()
+                    services.insert(0, demo)
             log.info("stopping", extra={"signal": shutdown.signal_name})
         finally:
+            # The demo first, while the gateway still takes the cancels of its resting orders.
+            if demo is not None:
+                stop_all([demo])
             stop_all(services)
     return 0

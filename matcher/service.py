@@ -139,15 +139,13 @@ def next_batch(
     """Up to ``limit`` records (none if ``limit`` is 0): the first waited for ``wait_s`` at most,
     then more for ``max_ms``.
 
-    The first record is polled for, not consumed in bulk: a bulk consume waits its whole timeout
-    unless ``limit`` records arrive, which would add that timeout to every command's latency.
+    The first record is polled for, not consumed in bulk (CommittedConsumer.available).
     """
     if limit < 1:
         return []
-    first = consumer.poll(wait_s)
-    if first is None:
+    batch = consumer.available(limit, wait_s)
+    if not batch:
         return []
-    batch = [first, *consumer.consume(limit - 1, 0)]
     deadline = time.monotonic() + max_ms / 1000
     while len(batch) < limit and not consumer.at_end(topic, partition):
         left = deadline - time.monotonic()

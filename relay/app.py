@@ -145,6 +145,12 @@ class Relay:
 
     def apply(self, items: list[FeedItem]) -> None:
         """Apply one batch of the feed to the market and send what changed."""
+        try:
+            self._apply_items(items)
+        finally:
+            self.hub.flush()  # what the batch held for clients with nothing queued, one write each
+
+    def _apply_items(self, items: list[FeedItem]) -> None:
         for item in items:
             if isinstance(item, FeedRecord):
                 self._apply_record(item)

@@ -132,7 +132,9 @@ class Feed:
             bootstrap,
             group_id=f"relay-{uuid.uuid4().hex}",  # never committed: the relay reads by assignment
             client_id="relay",
-            config={"fetch.wait.max.ms": 50},
+            # As the matcher's: a read_committed fetch may sit out its whole wait after a commit
+            # made records visible, which every subscriber would feel as latency.
+            config={"fetch.wait.max.ms": 5},
         )
 
     def step_back(self, partition: int) -> None:
@@ -162,7 +164,7 @@ class Feed:
         while not all(consumer.at_end(topic, p) for topic, p in ends):
             if stop.is_set():
                 return
-            items = self._decoded(consumer.consume(BATCH, POLL_S), snapshots)
+            items = self._decoded(consumer.available(BATCH, POLL_S), snapshots)
             if items and not hand_over(items):
                 return
         # 2. Everything, `book` from the boot start.
@@ -178,7 +180,7 @@ class Feed:
         caught_up = False
         while not stop.is_set():
             self._serve_step_backs(hand_over)
-            items = self._decoded(consumer.consume(BATCH, POLL_S), None)
+            items = self._decoded(consumer.available(BATCH, POLL_S), None)
             if not caught_up and self._reached(targets):
                 caught_up = True
                 items.append(CaughtUp())

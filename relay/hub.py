@@ -1,8 +1,13 @@
 """The fan-out: who is subscribed to what, and every update encoded once and queued to each of them.
 
 Everything here runs in the event loop's thread and never waits: an update is rendered once per
-symbol (and per book depth) and the same bytes object goes into each subscriber's bounded queue;
-each client's own writer task (relay.server) drains its queue at the client's pace. A queue that
+symbol (and per book depth), and the same bytes go to every subscriber. A subscriber with nothing
+queued and room in its socket's buffer gets them without its writer task: they are held while the
+relay applies one batch of the feed and written at its end (``flush``, through the server's
+``write_now``), every message of the batch in one socket write per client: no task switch and no
+await per message, and the further the relay falls behind, the more messages share a write. Any
+other subscriber's messages go into its bounded queue, drained by its own writer task
+(relay.server) at the client's pace; a client's messages always leave in order. A queue that
 overflows is a slow client: it is resynced (its queue dropped, a fresh snapshot of each of its
 books queued) and, if it overflows again within the window, closed with SLOW_CONSUMER. No client
 can slow the consumer or another client.
@@ -15,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay import protocol
 from relay.access import Access
@@ -24,6 +29,9 @@ from relay.market import Applied, Market, Ticker
 from relay.metrics import RelayMetrics
 from relay.protocol import Channel, CloseCode, ErrorCode, ProtocolError, Request, Units
 from runtime.live_symbols import LiveRegistry
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
 
 log = logging.getLogger("relay.hub")
 
@@ -45,6 +53,9 @@ class Client:
         self.close_reason = ""
         self.sending_since: float | None = None  # monotonic time the writer's current send began
         self.abort: Callable[[], None] = lambda: None  # cut the connection without a closing handshake
+        # Whether a message may be written to it without its writer task (see Hub._fan_out).
+        self.writable: Callable[[], bool] = lambda: False
+        self.connection: ServerConnection | None = None  # set by the server
 
     def push(self, data: bytes, ts_ns: int = 0, *, force: bool = False) -> bool:
         """Queue one message; False when the queue is full (the message is not queued)."""
@@ -95,6 +106,10 @@ class Hub:
         self._private: dict[str, set[Client]] = {}  # account -> executions subscribers
         self._units: dict[str, Units] = {}
         self._tickers: dict[str, Ticker] = {}  # the last ticker sent per symbol
+        # Writes each client's held messages, in one go (set by the server); None: everything is queued.
+        self.write_now: Callable[[list[tuple[Client, list[bytes]]]], None] | None = None
+        self._held: dict[Client, list[bytes]] = {}  # messages for clients written at the next flush
+        self._held_ts: list[int] = []  # the command times of the updates held, for the lag metric
 
     # --- clients ---------------------------------------------------------------------------------
 
@@ -279,11 +294,31 @@ class Hub:
     def heartbeat(self) -> None:
         """A heartbeat to every client, so a quiet connection can tell the relay is there."""
         self._fan_out(self.clients, protocol.heartbeat(time.time_ns()), 0)
+        self.flush()
 
     def _fan_out(self, clients: Iterable[Client], data: bytes, ts_ns: int) -> None:
+        held = self._held
+        if ts_ns and self.write_now is not None:
+            self._held_ts.append(ts_ns)
         for client in list(clients):
-            if not client.push(data, ts_ns):
+            messages = held.get(client)
+            if messages is not None:
+                messages.append(data)  # behind what is held for it already: in order
+            elif self.write_now is not None and client.writable():
+                held[client] = [data]  # behind nothing: no queue, no send of its writer under way
+            elif not client.push(data, ts_ns):
                 self._overflowed(client)
+
+    def flush(self) -> None:
+        """Write what the fan-out held for each client (call after each batch of the feed)."""
+        open_clients = [(client, held) for client, held in self._held.items() if client.close_code is None]
+        if open_clients and self.write_now is not None:
+            self.write_now(open_clients)
+            now = time.time_ns()
+            for ts_ns in self._held_ts:
+                self.metrics.delivery_lag.observe(max(now - ts_ns, 0) / 1e9)
+        self._held = {}
+        self._held_ts = []
 
     # --- slow clients ----------------------------------------------------------------------------
 

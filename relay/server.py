@@ -4,8 +4,11 @@
 `/metrics` answer plain HTTP on the same port, and so does the 호가창 page at `/` (relay/web.py).
 Each connection has one reader (this handler: it parses requests, limits their rate and counts
 refusals) and one writer task that drains the client's queue, so a client that does not read only
-ever blocks its own writer. Messages are compact JSON text frames, sent uncompressed: the same
-bytes go to every subscriber, and per-connection compression would redo the work for each.
+ever blocks its own writer. Market data for a client with nothing queued skips the writer: the hub
+holds a feed batch's messages and ``_write_held`` writes each such client's frames in one go (at
+most one batch beyond the write limit, after which the client is back on its bounded queue).
+Messages are compact JSON text frames, sent uncompressed: the same bytes go to every subscriber,
+and per-connection compression would redo the work for each.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import socket
@@ -22,7 +26,9 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from relay.hub import Client
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
@@ -32,6 +38,7 @@ from runtime.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from relay.app import Relay
+    from relay.metrics import RelayMetrics
 
 __all__ = ["CloseCode", "port_of", "start", "stop"]
 
@@ -51,6 +58,7 @@ _ids = itertools.count(1)
 async def start(relay: Relay) -> Server:
     """Listen on the relay's host and port (0: any free port)."""
     settings = relay.settings
+    relay.hub.write_now = functools.partial(_write_held, relay.metrics)
 
     async def handler(connection: ServerConnection) -> None:
         await _serve_client(relay, connection)
@@ -126,6 +134,8 @@ async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
     hub, settings = relay.hub, relay.settings
     client = Client(next(_ids), settings.relay_client_queue)
     client.abort = connection.transport.abort
+    client.connection = connection
+    client.writable = functools.partial(_writable, client, connection)
     _bound_send_buffer(connection, settings.relay_socket_send_bytes)
     hub.connect(client)
     writer = asyncio.create_task(_write(connection, client, relay))
@@ -152,6 +162,49 @@ async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
             writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, TimeoutError):
             await asyncio.wait_for(writer, WRITER_CLOSE_S)
+
+
+def _writable(client: Client, connection: ServerConnection) -> bool:
+    """Whether messages may be written to the connection now without overtaking or piling up: nothing
+    queued, no send of its writer under way, open, and its buffer below the write limit."""
+    if client.queue or client.sending_since is not None or client.close_code is not None:
+        return False
+    if connection.protocol.state is not State.OPEN or connection.send_in_progress is not None:
+        return False
+    return connection.transport.get_write_buffer_size() < WRITE_LIMIT
+
+
+def _write_held(metrics: RelayMetrics, held: list[tuple[Client, list[bytes]]]) -> None:
+    """Each client's held messages as text frames, in one socket write per client.
+
+    A message's frame is made once (the server's frames are unmasked and uncompressed, so every
+    connection would make the same bytes: websockets' own serializer, as its send does), and so is
+    the joined run of frames that many clients share; per client only the write is left. The hub
+    holds messages only for a client with nothing else on its way, so nothing is overtaken.
+    """
+    frames: dict[int, bytes] = {}  # id(message) -> its frame (the messages live through this call)
+    runs: dict[tuple[int, ...], bytes] = {}  # the ids of a client's messages -> their frames joined
+    messages = sent_bytes = 0
+    for client, batch in held:
+        connection = client.connection
+        if connection is None or connection.protocol.state is not State.OPEN:
+            continue
+        key = tuple(map(id, batch))
+        run = runs.get(key)
+        if run is None:
+            run = runs[key] = b"".join(_frame_of(message, frames) for message in batch)
+        connection.transport.write(run)
+        messages += len(batch)
+        sent_bytes += sum(map(len, batch))
+    metrics.messages_sent.inc(messages)
+    metrics.bytes_sent.inc(sent_bytes)
+
+
+def _frame_of(message: bytes, frames: dict[int, bytes]) -> bytes:
+    frame = frames.get(id(message))
+    if frame is None:
+        frame = frames[id(message)] = Frame(Opcode.TEXT, message).serialize(mask=False, extensions=[])
+    return frame
 
 
 def _bound_send_buffer(connection: ServerConnection, size: int) -> None:

@@ -288,6 +288,15 @@ class CommittedConsumer:
         """Up to ``max_messages`` committed records that arrive within ``timeout``: poll, in bulk."""
         return [m for m in self._consumer.consume(max_messages, timeout) if self._is_record(m)]
 
+    def available(self, max_messages: int, wait_s: float) -> list[Message]:
+        """The first record waited for ``wait_s`` at most, then up to ``max_messages`` - 1 more already here.
+
+        Not a bulk consume with a timeout: librdkafka's waits its whole timeout unless ``max_messages``
+        arrive, which a live reader would add to every record's latency.
+        """
+        first = self.poll(wait_s)
+        return [] if first is None else [first, *self.consume(max_messages - 1, 0)]
+
     def _is_record(self, message: Message) -> bool:
         """True for a record; notes a partition's end and deals with errors otherwise."""
         place = (message.topic() or "", message.partition() or 0)

@@ -70,11 +70,18 @@ def _unique_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def topic_prefix(request: pytest.FixtureRequest, kafka_admin: AdminClient) -> Iterator[str]:
     """A prefix no other test uses; topics under it are deleted afterwards."""
-    prefix = _unique_name(request) + "."
+    yield from _prefix_deleted_after(_unique_name(request) + ".", kafka_admin)
+
+
+@pytest.fixture(scope="module")
+def module_topic_prefix(request: pytest.FixtureRequest, kafka_admin: AdminClient) -> Iterator[str]:
+    """A prefix for the tests of one module that share a cluster; topics under it are deleted afterwards."""
+    yield from _prefix_deleted_after(_unique_name(request) + ".", kafka_admin)
+
+
+def _prefix_deleted_after(prefix: str, admin: AdminClient) -> Iterator[str]:
     yield prefix
-    _delete_topics(
-        kafka_admin, [name for name in kafka_admin.list_topics(timeout=10).topics if name.startswith(prefix)]
-    )
+    _delete_topics(admin, [name for name in admin.list_topics(timeout=10).topics if name.startswith(prefix)])
 
 
 @pytest.fixture

@@ -64,9 +64,24 @@ async function gatewayRequest(method, path, query = "", payload = undefined) {
     method, headers, body: body || undefined,
   });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(`${response.status} ${answer.code ?? ""} ${answer.message ?? ""}`.trim());
+  if (!response.ok) throw new GatewayError(response.status, answer.code ?? "", answer.message ?? "");
   return answer;
 }
+
+/** The gateway's refusal: its HTTP status, its code (UPPER_SNAKE) and its one line. */
+class GatewayError extends Error {
+  constructor(status, code, message) {
+    super(`${status} ${code} ${message}`.trim());
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// What a refusal means for the order, where the gateway's code alone says little to a person.
+const REFUSALS = {
+  POST_ONLY_WOULD_TAKE: "refused: post-only would have crossed the book, nothing traded",
+  TOO_MANY_OPEN_ORDERS: "refused: as many open orders as the symbol allows",
+};
 
 async function placeOrder(event) {
   event.preventDefault();
@@ -80,17 +95,49 @@ async function placeOrder(event) {
     post_only: form.get("post_only") === "on",
   };
   if (order.type === "limit") order.price = form.get("price").trim();
+  // A market order never rests: "GTC" in the form means "what is there now" (IOC).
+  if (order.type === "market" && order.time_in_force === "GTC") order.time_in_force = "IOC";
   const result = $("#order-result");
-  result.textContent = "sending…";
+  showOutcome(result, { status: "sending" }, "sending…");
   try {
     const placed = await gatewayRequest("POST", `${API}/orders`, "", order);
-    result.textContent = `${placed.status} ${placed.side ?? ""} ${placed.quantity ?? ""} @ ${placed.price ?? "market"}`;
-    result.dataset.status = placed.status;
+    showOutcome(result, placed, describePlaced(placed, order.time_in_force));
   } catch (error) {
-    result.textContent = error.message;
-    result.dataset.status = "error";
+    const refusal = REFUSALS[error.code];
+    const text = refusal ? `${refusal} (${error.code})` : error.message;
+    showOutcome(result, { status: error instanceof GatewayError ? "rejected" : "error", code: error.code }, text);
   }
   refreshOpenOrders();
+}
+
+/** One line on what became of a placed order: traded, resting, and a remainder IOC cancelled. */
+function describePlaced(placed, timeInForce) {
+  const head = `${placed.status} ${placed.side ?? ""} ${placed.quantity ?? ""} @ ${placed.price ?? "market"}`;
+  if (placed.status === "pending") return `${head}: in the log, its outcome comes with the executions`;
+  const cancelled = cancelledQuantity(placed);
+  if (timeInForce === "FOK" && compareDecimal(cancelled, "0") > 0) {
+    return `${head}: killed, fill-or-kill could not fill in full; nothing traded`;
+  }
+  const parts = [`${head}: filled ${placed.filled ?? "0"}`];
+  if (placed.average_price) parts.push(`avg ${placed.average_price}`);
+  if (compareDecimal(cancelled, "0") > 0) parts.push(`remainder ${cancelled} cancelled (${timeInForce})`);
+  else if (compareDecimal(placed.remaining ?? "0", "0") > 0) parts.push(`${placed.remaining} resting`);
+  return parts.join(", ");
+}
+
+/** What of a finished order did not trade (its `remaining` is 0 once it is closed): quantity - filled. */
+function cancelledQuantity(placed) {
+  const closed = placed.status === "CANCELLED" || placed.status === "EXPIRED";
+  return closed && placed.quantity ? subtractDecimal(placed.quantity, placed.filled ?? "0") : "0";
+}
+
+function showOutcome(output, outcome, text) {
+  output.textContent = text;
+  output.dataset.status = outcome.status;
+  output.dataset.code = outcome.code ?? "";
+  output.dataset.filled = outcome.filled ?? "";
+  output.dataset.remaining = outcome.remaining ?? "";
+  output.dataset.cancelled = cancelledQuantity(outcome);
 }
 
 async function refreshOpenOrders() {

@@ -1,11 +1,13 @@
 // Drives the 호가창 in headless Chromium: a resting limit order shows in the ladder and the open
 // orders, a dropped connection comes back by itself and resumes the book from its seq, a crossing
-// order trades, and the trade, both fills and the chart show it; a cancel button cancels. Prints one JSON
+// order trades, and the trade, both fills and the chart show it; a cancel button cancels; then the
+// form's market, IOC, FOK and post-only outcomes (order_form_outcomes.cjs). Prints one JSON
 // line; exits non-zero with the step that failed. Called by tests/e2e/test_page.py.
 //   node trade_in_the_page.cjs PAGE_URL SCREENSHOT_PATH   (PLAYWRIGHT_CORE, CHROMIUM in the env)
 // Screenshots: SCREENSHOT_PATH after the trade, and beside it *-resting.png with the order resting.
 
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const orderFormOutcomes = require("./order_form_outcomes.cjs");
 
 const [pageUrl, screenshotPath] = process.argv.slice(2);
 const STEP_MS = 30000;
@@ -88,10 +90,19 @@ async function main() {
     await page.waitForSelector(`#bids tr[data-price="${CANCEL_PRICE}"]`, { state: "detached" });
     await page.waitForFunction(() => document.querySelectorAll("#open-orders tbody tr").length === 0);
 
+    step = "the order form's other kinds";
+    const outcomeStep = { name: "" };
+    let form;
+    try {
+      form = await orderFormOutcomes(page, outcomeStep);
+    } finally {
+      step = `the order form: ${outcomeStep.name}`;
+    }
+
     step = "save the screenshot";
     await page.screenshot({ path: screenshotPath, fullPage: true });
     console.log(JSON.stringify({
-      ok: errors.length === 0, resting, resumed, fills, candlesBefore, candlesAfter, errors,
+      ok: errors.length === 0, resting, resumed, fills, candlesBefore, candlesAfter, form, errors,
     }));
     process.exitCode = errors.length === 0 ? 0 : 1;
   } catch (error) {

@@ -1,4 +1,4 @@
-"""`exchange bench pipeline` and `exchange bench recovery` on tiny inputs: one JSON line of sane figures.
+"""`exchange bench pipeline`, `recovery` and `relay` on tiny inputs: one JSON line of sane figures.
 
 Smoke tests only: each bench runs once per module against the session broker, and the tests
 check what the line says, never how fast anything was.
@@ -24,6 +24,8 @@ FLOW_ROWS = 400
 E2E_COMMANDS = 40
 BATCH = 100  # commands per transaction: several transactions even for a tiny flow
 RESTING = 2_000
+RELAY_CLIENTS = 12
+RELAY_KEYS = {"clients", "updates_per_s", "msgs_per_s", "p50_ms", "p99_ms", "baseline_p99_ms", "dropped"}
 
 
 class BenchRun(NamedTuple):
@@ -81,6 +83,18 @@ def pipeline_run(kafka_bootstrap: str, kafka_admin: AdminClient, bench_dir: Path
 @pytest.fixture(scope="module")
 def recovery_run(kafka_bootstrap: str, kafka_admin: AdminClient) -> BenchRun:
     return run_bench(["recovery", "--resting", str(RESTING)], kafka_bootstrap, kafka_admin)
+
+
+@pytest.fixture(scope="module")
+def relay_run(kafka_bootstrap: str, kafka_admin: AdminClient, bench_dir: Path) -> BenchRun:
+    flow = bench_dir / "relay-flow.csv"
+    generate_flow(flow, "mixed", FLOW_ROWS, seed=5)
+    argv = [
+        "relay",
+        *("--clients", str(RELAY_CLIENTS), "--seconds", "2", "--rate", "40"),
+        *("--flow", str(flow), "--preload", "200", "--client-processes", "2"),
+    ]
+    return run_bench(argv, kafka_bootstrap, kafka_admin)
 
 
 def test_pipeline_bench_prints_one_json_line_with_the_issue_keys(pipeline_run: BenchRun) -> None:
@@ -171,3 +185,39 @@ def test_recovery_bench_time_to_ready_includes_the_matchers_own_recovery(recover
 
 def test_recovery_bench_deletes_the_topics_it_created(recovery_run: BenchRun) -> None:
     assert recovery_run.new_topics == set()
+
+
+def test_relay_bench_prints_one_json_line_with_the_issue_keys(relay_run: BenchRun) -> None:
+    assert relay_run.exit_code == 0
+    assert len(relay_run.lines) == 1
+    assert relay_run.result.keys() >= RELAY_KEYS
+    assert relay_run.result["clients"] == RELAY_CLIENTS
+    assert "client_processes" in relay_run.result["notes"]
+
+
+def test_relay_bench_clients_receive_the_book_deltas_of_the_flowing_orders(relay_run: BenchRun) -> None:
+    result = relay_run.result
+
+    assert result["updates_per_s"] > 0
+    assert result["msgs_per_s"] >= result["updates_per_s"] * RELAY_CLIENTS
+    assert result["deltas_unmatched"] == 0  # every delta a client got names a command read from `book`
+    assert (result["dropped"], result["resyncs"]) == (0, 0)
+
+
+def test_relay_bench_latency_percentiles_are_ordered_for_relay_and_baseline(relay_run: BenchRun) -> None:
+    result = relay_run.result
+
+    assert 0 <= result["p50_ms"] <= result["p99_ms"] <= result["e2e_p99_ms"]
+    assert 0 <= result["baseline_p50_ms"] <= result["baseline_p99_ms"]
+
+
+def test_relay_bench_feeds_the_baseline_the_deltas_a_relay_client_received(relay_run: BenchRun) -> None:
+    result = relay_run.result
+
+    assert result["deltas_fed_to_baseline"] > 0
+    assert result["baseline_msgs_per_s"] > 0
+    assert result["baseline_dropped"] == 0
+
+
+def test_relay_bench_deletes_the_topics_it_created(relay_run: BenchRun) -> None:
+    assert relay_run.new_topics == set()

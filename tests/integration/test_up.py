@@ -12,7 +12,9 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from exchange.client import ExchangeClient
+from exchange.client import ExchangeClient, demo_keys
+from exchange.up import DEMO_MARKET_KEYS
+from runtime.settings import DEFAULT_SYMBOLS_FILE
 from runtime.symbols import load_registry
 from runtime.topics import TopicNames
 from tests.integration.up_fixtures import (
@@ -102,3 +104,47 @@ def test_up_with_two_partitions_serves_symbols_of_both_and_later_refuses_another
     refusal = (tmp_path / STDERR_FILE).read_text()
     assert f"{names.orders} has 2" in refusal and "3 wanted" in refusal and "--partitions 2" in refusal
     assert len(kafka_admin.list_topics(timeout=10).topics[names.orders].partitions) == 2
+
+
+def _open_orders_after_a_restart(
+    bootstrap: str, topic_prefix: str, data_dir: Path, keys: dict[str, str]
+) -> list[dict[str, object]]:
+    """The demo market's open orders on every symbol, read from `exchange up` started again (no demo)."""
+    with exchange_up(bootstrap, topic_prefix, data_dir) as again:
+        assert again.wait_all_ready()
+        orders: list[dict[str, object]] = []
+        for key_id in DEMO_MARKET_KEYS:
+            with ExchangeClient(f"http://127.0.0.1:{again.gateway_port}", key_id, keys[key_id]) as client:
+                orders += [
+                    o
+                    for symbol in load_registry(DEFAULT_SYMBOLS_FILE)
+                    for o in client.open_orders(symbol.name)
+                ]
+        again.process.send_signal(signal.SIGINT)
+        again.process.wait(timeout=60)
+    return orders
+
+
+def test_up_with_demo_prints_the_page_and_runs_a_moving_market_that_ctrl_c_cancels(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    with exchange_up(kafka_bootstrap, topic_prefix, tmp_path, "--demo") as up:
+        assert up.wait_all_ready()
+        gateway = f"http://127.0.0.1:{up.gateway_port}"
+        keys = demo_keys(tmp_path)
+        with ExchangeClient(gateway, "demo", up.demo_secret()) as viewer:
+            deadline = time.monotonic() + READY_GUARD_S
+            while (
+                not ((book := viewer.book("BTC-USD"))["bids"] and book["asks"])
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.2)
+        up.process.send_signal(signal.SIGINT)
+        exit_code = up.process.wait(timeout=60)
+        # The gateway is gone with `exchange up`: the book left behind is read from a new one below.
+    demo_orders_left = _open_orders_after_a_restart(kafka_bootstrap, topic_prefix, tmp_path, keys)
+
+    assert any(f"호가창: http://127.0.0.1:{up.relay_port}/?symbol=BTC-USD" in line for line in up.output)
+    assert book["bids"] and book["asks"]
+    assert exit_code == 0
+    assert demo_orders_left == []

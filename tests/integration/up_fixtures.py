@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +109,9 @@ def wait_for_line(process: subprocess.Popen[str], text: str) -> list[str]:
 
 
 def up_process(
-    bootstrap: str, topic_prefix: str, data_dir: Path, partitions: int | None = None
+    bootstrap: str, topic_prefix: str, data_dir: Path, partitions: int | None = None, args: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[str], int, int]:
-    """`exchange up` started on free ports (``--partitions`` when given): the process, its first
+    """`exchange up ARGS` started on free ports (``--partitions`` when given): the process, its first
     port (the matchers' ops ports, then the gateway's, the relay's and history's) and its partitions."""
     count = partitions or load_registry(DEFAULT_SYMBOLS_FILE).partition_count
     ops_base = free_port_run(count + 3)
@@ -135,6 +135,7 @@ def up_process(
                 "exchange",
                 "up",
                 *(["--partitions", str(partitions)] if partitions else []),
+                *args,
             ],
             cwd=PROJECT_ROOT,
             env=env,
@@ -147,13 +148,13 @@ def up_process(
 
 @contextmanager
 def exchange_up(
-    bootstrap: str, topic_prefix: str, data_dir: Path, partitions: int | None = None
+    bootstrap: str, topic_prefix: str, data_dir: Path, *args: str, partitions: int | None = None
 ) -> Iterator[UpCluster]:
-    """`exchange up` on the test broker under ``topic_prefix``, until it printed its summary.
+    """`exchange up ARGS` on the test broker under ``topic_prefix``, until it printed its summary.
 
     The caller stops it with SIGINT (and checks the exit code); it is killed if still running after.
     """
-    process, ops_base, count = up_process(bootstrap, topic_prefix, data_dir, partitions)
+    process, ops_base, count = up_process(bootstrap, topic_prefix, data_dir, partitions, args)
     try:
         output = wait_for_line(process, "Ctrl-C stops it")
         yield UpCluster(process, output, ops_base, count)

@@ -171,3 +171,53 @@ def test_a_stalled_writer_is_found(hub: Hub, clock: Clock) -> None:
     clock.now += 5
 
     assert hub.stalled(3.0) == [client]
+
+
+def _writing(hub: Hub) -> list[list[tuple[Client, list[bytes]]]]:
+    """Let the hub write held messages, as the server does; what each flush wrote."""
+    flushes: list[list[tuple[Client, list[bytes]]]] = []
+    hub.write_now = flushes.append
+    return flushes
+
+
+def test_a_client_with_nothing_queued_gets_a_whole_batch_in_one_write_in_order(hub: Hub) -> None:
+    flushes = _writing(hub)
+    client = _client(hub)
+    _subscribe(hub, client, "book")
+    client.writable = lambda: not client.queue
+
+    hub.on_applied(hub.market.apply(update(level(1, "BUY", 6_500_000, 100))))
+    hub.on_applied(hub.market.apply(update(level(2, "SELL", 6_500_100, 200))))
+    held_before_flush = list(client.queue)
+    hub.flush()
+
+    [[(written_to, batch)]] = flushes
+    assert written_to is client and held_before_flush == []
+    assert [json.loads(data)["seq"] for data in batch] == [1, 2]
+
+
+def test_a_client_with_messages_queued_keeps_getting_them_through_its_queue(hub: Hub) -> None:
+    flushes = _writing(hub)
+    client = _client(hub)
+    _subscribe(hub, client, "book")
+    client.push(b'{"type":"pong"}', force=True)  # its writer still has this to send
+    client.writable = lambda: not client.queue
+
+    hub.on_applied(hub.market.apply(update(level(1, "BUY", 6_500_000, 100))))
+    hub.flush()
+
+    assert [json.loads(data)["type"] for data, _ in client.queue] == ["pong", "book"]
+    assert flushes == []
+
+
+def test_a_client_closed_during_a_batch_gets_nothing_written(hub: Hub) -> None:
+    flushes = _writing(hub)
+    client = _client(hub)
+    _subscribe(hub, client, "book")
+    client.writable = lambda: not client.queue
+
+    hub.on_applied(hub.market.apply(update(level(1, "BUY", 6_500_000, 100))))
+    hub.drop(client, CloseCode.POLICY, "FLOOD: test")
+    hub.flush()
+
+    assert flushes == []
