@@ -333,7 +333,8 @@ def report(
         "notes": (
             "matcher: in-process, ready to the last command committed (2 commands per fill); history: "
             "in-process writer, ready to its stored position past the last executions record "
-            "(rows and position in one transaction per batch). Queries: signed GET /api/v1/fills?limit=100 "
+            "(rows and position in one transaction per batch). Queries, with the writer stopped: signed "
+            "GET /api/v1/fills?limit=100 "
             "through the ASGI app in-process, random accounts, half of them the next page by cursor"
         ),
     }
