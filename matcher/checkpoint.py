@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from confluent_kafka import TopicPartition
@@ -39,6 +40,16 @@ class OpenBatch:
     end: int = 0  # the offset after the last command: what the transaction commits
     started: float = 0.0  # monotonic time its first command was being taken
     times: TransactionTimes = field(default_factory=TransactionTimes)
+
+
+class CommitHung(Exception):
+    """A commit the client never answered: the process must go, and its successor fence it.
+
+    librdkafka's ``send_offsets_to_transaction`` can wait on a group coordinator for ever, past the
+    timeout it was given, after the broker was killed and restarted (reported upstream as
+    "rd_kafka_send_offsets_to_transaction() ignores timeout"). Past the transaction's own timeout
+    the coordinator has aborted it anyway, so nothing it would commit can still be committed.
+    """
 
 
 class InjectedAbort(Exception):
@@ -68,6 +79,7 @@ class Checkpoint:
         *,
         commit_gap_s: float = 0.0,
         abort_one_in: int = 0,
+        hung_after_s: float | None = None,
     ) -> None:
         self._producer = producer
         self._consumer = consumer  # its group's offsets are the ones committed
@@ -81,6 +93,9 @@ class Checkpoint:
         self._committing: Future[None] | None = None
         self._committing_batch: OpenBatch | None = None
         self._committed_at = 0.0  # monotonic time the last transaction's commit returned
+        # A commit not returned this long after it began never will (None: no bound).
+        self._hung_after_s = hung_after_s
+        self._commit_began = 0.0  # monotonic time the transaction settling began
 
     def init(self) -> None:
         """Register with the coordinator: fences older instances and aborts what they left open."""
@@ -90,6 +105,12 @@ class Checkpoint:
     def committing(self) -> bool:
         """Whether a transaction is committing (or has committed) and not yet settled."""
         return self._committing is not None
+
+    def commit_hung(self) -> bool:
+        """Whether the transaction committing has been waited for longer than any commit can take."""
+        if self._committing is None or self._hung_after_s is None:
+            return False
+        return time.monotonic() - self._commit_began > self._hung_after_s
 
     def commit_returned(self) -> bool:
         """Whether the transaction committing in the background is done: settling will not wait."""
@@ -105,6 +126,7 @@ class Checkpoint:
         assert self._committing is None, "a transaction begins only once the previous one is settled"
         times = batch.times
         times.begun_ns = time.time_ns()
+        self._commit_began = time.monotonic()
         self._producer.begin()
         self._produce(batch.records)
         self._produce(due(batch.end))
@@ -127,14 +149,19 @@ class Checkpoint:
     def settle(self) -> OpenBatch | None:
         """The batch of the transaction committing, once committed (waited for); None if there is none.
 
-        Raises what its commit raised (:data:`ABORTED` or :class:`FatalKafkaError`); nothing is in
-        flight afterwards either way.
+        Raises what its commit raised (:data:`ABORTED` or :class:`FatalKafkaError`), or
+        :class:`CommitHung` once it is overdue; nothing is in flight afterwards either way.
         """
         committing, batch = self._committing, self._committing_batch
         if committing is None or batch is None:
             return None
         self._committing = self._committing_batch = None
-        committing.result()
+        bound = self._hung_after_s
+        left_s = None if bound is None else max(self._commit_began + bound - time.monotonic(), 0.0)
+        try:
+            committing.result(timeout=left_s)
+        except FutureTimeout:
+            raise CommitHung(f"transaction {self.transactions} unanswered after {bound:.0f} s") from None
         return batch
 
     def commit_alone(self, records: Iterable[Record], end: int) -> None:

@@ -28,7 +28,7 @@ from confluent_kafka import Message, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import Field
 
-from matcher.checkpoint import ABORTED, Checkpoint, OpenBatch
+from matcher.checkpoint import ABORTED, Checkpoint, CommitHung, OpenBatch
 from matcher.core import SymbolParams
 from matcher.genesis import genesis_key, read_genesis, registry_differences
 from matcher.metrics import MatcherMetrics
@@ -120,6 +120,9 @@ PRODUCER_CONFIG: dict[str, Any] = {
 CONSUMER_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 100, "enable.partition.eof": True}
 # The early replies' producer: a gateway waits on every record, so each is sent at once.
 EARLY_PRODUCER_CONFIG: dict[str, Any] = {"linger.ms": 0}
+# Past its transaction's timeout the coordinator has aborted it: a commit still unanswered a few
+# seconds later is one the client will never answer (checkpoint.CommitHung).
+COMMIT_HUNG_AFTER_S = PRODUCER_CONFIG["transaction.timeout.ms"] / 1000 + 5.0
 # While a commit is in flight (with early replies on), or the gap after one runs, new commands
 # are looked for this often.
 COMMITTING_POLL_S = 0.001
@@ -241,6 +244,7 @@ class Matcher:
             partition,
             commit_gap_s=settings.matcher_commit_gap_ms / 1000,
             abort_one_in=settings.matcher_fault_abort_one_in,
+            hung_after_s=COMMIT_HUNG_AFTER_S,
         )
         self.bootstrap = bootstrap
         self.early = (
@@ -303,6 +307,10 @@ class Matcher:
             self.health.dead("fenced" if exc.fenced else "fatal kafka error")
             log.error("fatal kafka error; exiting: %s", exc, extra={"fenced": exc.fenced})
             return EXIT_FATAL
+        except CommitHung as exc:
+            self.health.dead("commit hung")
+            log.error("commit hung; exiting so that a new instance fences it: %s", exc)
+            return EXIT_FATAL
         except RecoveryError as exc:
             # Restarting would meet the same state: say what is wrong in one line and stop.
             self.health.dead("recovery failed")
@@ -356,7 +364,10 @@ class Matcher:
             checkpoint = self.checkpoint
             idle = not batch and not early  # with early replies, commands are answered while committing
             if checkpoint.committing and (
-                checkpoint.commit_returned() or idle or self._open.commands >= limit
+                checkpoint.commit_returned()
+                or idle
+                or self._open.commands >= limit
+                or checkpoint.commit_hung()
             ):
                 self.settle()
             if not checkpoint.committing and self._open.commands:

@@ -77,7 +77,6 @@ class GatewayCluster:
     registry_file: Path
     keys_file: Path
     matchers: dict[int, tuple[Shutdown, threading.Thread]] = field(default_factory=dict)
-    replaced: list[tuple[Shutdown, threading.Thread]] = field(default_factory=list)
     servers: list[tuple[uvicorn.Server, threading.Thread]] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -105,13 +104,6 @@ class GatewayCluster:
         thread = threading.Thread(target=matcher.run, name=f"matcher-{partition}", daemon=True)
         thread.start()
         self.matchers[partition] = (shutdown, thread)
-
-    def replace_matcher(self, partition: int) -> None:
-        """Start a new matcher for the partition; it fences the old one, which is asked to stop."""
-        shutdown, thread = self.matchers[partition]
-        shutdown.request()
-        self.replaced.append((shutdown, thread))
-        self.start_matcher(partition)
 
     def restart_dead_matchers(self) -> None:
         """Start again a matcher that ended (a fatal Kafka error ends one, as a pod would crash)."""
@@ -178,8 +170,6 @@ class GatewayCluster:
         for shutdown, thread in self.matchers.values():
             shutdown.request()
             thread.join(60)
-        for _, thread in self.replaced:
-            thread.join(10)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes] | None = None) -> None:

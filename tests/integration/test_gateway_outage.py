@@ -6,7 +6,6 @@ This test runs a broker of its own (the session's broker serves every other test
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import Counter
@@ -26,10 +25,7 @@ from tests.integration.gateway_fixtures import KEYS_YAML, REGISTRY_YAML, Gateway
 FLOW_BEFORE_KILL_S = 2.0
 DOWN_S = 3.0
 FLOW_AFTER_RESTART_S = 3.0
-SETTLE_GUARD_S = 180.0
-STALLED_S = 30.0
-
-log = logging.getLogger("test.outage")
+SETTLE_GUARD_S = 60.0
 
 
 class OrderFlow:
@@ -90,13 +86,12 @@ def _not_ready_within(url: str, guard_s: float) -> bool:
 def _settled(cluster: GatewayCluster, broker: LocalBroker) -> list[str]:
     """The client order ids of every OrderAccepted on BTC-USD's partition once every command is answered.
 
-    The test plays the matcher's supervisor: a matcher that ended is started again, and one that
-    answers nothing for a while after the broker came back is replaced (the new one fences it), as
-    a liveness probe would have it. On a loaded machine the matcher that lived through the outage
-    sometimes stays stuck after it with its transaction open (a matcher issue, reported apart).
+    The test plays the matcher's supervisor only as far as a pod's restart policy would: a matcher
+    that ended is started again. One ends on a fatal Kafka error, or when a commit begun as the
+    broker died is never answered after it comes back (the client's send_offsets_to_transaction
+    can wait for ever): it notices, exits, and its successor fences it.
     """
     deadline = time.monotonic() + SETTLE_GUARD_S
-    progress_at, answered = time.monotonic(), -1
     while True:
         cluster.restart_dead_matchers()
         commands = len(read_records(broker.bootstrap, cluster.topics.orders, 0))
@@ -105,12 +100,6 @@ def _settled(cluster: GatewayCluster, broker: LocalBroker) -> list[str]:
         executions = [r for _, r in read_records(broker.bootstrap, cluster.topics.executions, 0)]
         if len(replies) >= commands or time.monotonic() > deadline:
             break
-        if len(replies) > answered:
-            progress_at, answered = time.monotonic(), len(replies)
-        elif time.monotonic() - progress_at > STALLED_S:
-            log.warning("the matcher answers nothing after the outage; replacing it")
-            cluster.replace_matcher(0)
-            progress_at = time.monotonic()
         time.sleep(0.5)
     assert len(replies) >= commands, "the matcher did not answer every command in time"
     return [

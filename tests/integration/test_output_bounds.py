@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from bench.recovery import commit_state, write_placeholders
@@ -26,39 +26,18 @@ from matcher.wire import MAX_RECORD_BYTES, core_params
 from runtime.kafka import read_to_end
 from schemas import default_codec
 from schemas.parts import PartJoiner
-from tests.integration.conftest import REPLIES_PARTITIONS, FlowCluster, MatcherProcess, RunningMatcher
+from tests.integration.conftest import REPLIES_PARTITIONS, FlowCluster, MatcherProcess
 
 MakeCluster = Callable[..., FlowCluster]
-StartMatcher = Callable[..., RunningMatcher]
 
 SYMBOL = "SYM000"
 PASS_GUARD_S = 60.0  # the issue's bound on a stalled partition: the command's offset passes within it
-MATCH_GUARD_S = 300.0  # a quarter of a million orders take a while to match on two shared cores
-
-
-def _sell(seq: int, account: str, price: int, qty: int = 1) -> WireCommand:
-    fields = {"account": account, "client_order_id": f"o{seq}", "side": "SELL", "qty": qty, "price": price}
-    return WireCommand(SYMBOL, "NewOrder", order_record(gateway_origin(seq), SYMBOL, **fields))
+RECOVER_GUARD_S = 120.0  # a matcher reads a million-order state snapshot before it is ready
 
 
 def _market_buy(seq: int, qty: int) -> WireCommand:
     fields = {"account": "taker", "client_order_id": f"o{seq}", "side": "BUY", "qty": qty, "price": None}
     return WireCommand(SYMBOL, "NewOrder", order_record(gateway_origin(seq), SYMBOL, **fields))
-
-
-def _pass(
-    cluster: FlowCluster, start_matcher: StartMatcher, resting: list[WireCommand], *big: WireCommand
-) -> float:
-    """Match ``resting``, then ``big``: the seconds from their production until they are committed."""
-    cluster.produce(resting)
-    matcher = start_matcher(cluster)
-    cluster.wait_committed(0, len(resting), MATCH_GUARD_S)
-    produced = time.monotonic()
-    cluster.produce(list(big))
-    cluster.wait_committed(0, len(resting) + len(big), PASS_GUARD_S)
-    seconds = time.monotonic() - produced
-    assert matcher.stop() == 0
-    return seconds
 
 
 def _records_of(cluster: FlowCluster, offset: int) -> dict[str, list[tuple[int, dict[str, Any]]]]:
@@ -118,17 +97,17 @@ def _whole_reply(records: dict[str, list[tuple[int, dict[str, Any]]]]) -> dict[s
     return whole
 
 
-def test_a_cancel_all_of_250k_resting_orders_passes_and_verifies(
-    make_cluster: MakeCluster, start_matcher: StartMatcher
-) -> None:
+def test_a_cancel_all_of_250k_resting_orders_passes_and_verifies(make_cluster: MakeCluster) -> None:
     resting = 250_000
     cluster = make_cluster([SYMBOL])
-    orders = [_sell(seq, "whale", 10_001 + seq % 5_000) for seq in range(resting)]
+    _seed_resting_book(
+        cluster, [_resting_sell(seq, "whale", 10_001 + seq % 5_000, 1) for seq in range(resting)]
+    )
     cancel_all = WireCommand(
         SYMBOL, "CancelAll", {"origin": gateway_origin(resting), "symbol": SYMBOL, "account": "whale"}
     )
 
-    seconds = _pass(cluster, start_matcher, orders, cancel_all)
+    seconds = _pass_seeded(cluster, resting, cancel_all)
 
     records = _records_of(cluster, resting)
     _figures("cancel_all_250k", seconds, records)
@@ -136,27 +115,26 @@ def test_a_cancel_all_of_250k_resting_orders_passes_and_verifies(
     cancelled = [e for _, part in records["executions"] for _, e in part["events"]]
     assert len({e["order_id"] for e in cancelled}) == len(cancelled) == resting
     assert _whole_reply(records)["result"] == "ACCEPTED"
-    report = _verify(cluster)
-    assert (report.mismatches, report.commands) == (0, resting + 1), report.examples
+    report = _verify(cluster, from_snapshot=True)
+    assert (report.mismatches, report.commands, report.from_offset) == (0, 1, resting), report.examples
 
 
-def test_a_book_snapshot_and_a_sweep_of_100k_levels_pass_whole_and_verify(
-    make_cluster: MakeCluster, start_matcher: StartMatcher
-) -> None:
+def test_a_book_snapshot_and_a_sweep_of_100k_levels_pass_whole_and_verify(make_cluster: MakeCluster) -> None:
     levels = 100_000
     cluster = make_cluster([SYMBOL])
     lots = 1_000  # a level's size in two bytes: the book's L2 snapshot is then over the bound
-    orders = [_sell(seq, f"maker-{seq % 8}", 10_001 + seq, lots) for seq in range(levels)]
+    _seed_resting_book(
+        cluster, [_resting_sell(seq, f"maker-{seq % 8}", 10_001 + seq, lots) for seq in range(levels)]
+    )
     snapshot = WireCommand(
         SYMBOL, "RequestBookSnapshot", {"origin": gateway_origin(levels), "symbol": SYMBOL}
     )
 
-    seconds = _pass(cluster, start_matcher, orders, snapshot, _market_buy(levels + 1, levels * lots))
+    seconds = _pass_seeded(cluster, levels, snapshot, _market_buy(levels + 1, levels * lots))
 
     book = _book_snapshot(cluster, levels)
     assert max(size for size, _ in book) <= MAX_RECORD_BYTES and len(book) > 1
     joiner = PartJoiner("BookSnapshot")
-    # The first whole one: a periodic snapshot of the same book may follow it.
     whole = next(j for j in (joiner.add(SYMBOL, part) for _, part in book) if j is not None)
     assert [level["price"] for level in whole["asks"]] == [10_001 + seq for seq in range(levels)]
     records = _records_of(cluster, levels + 1)
@@ -167,47 +145,67 @@ def test_a_book_snapshot_and_a_sweep_of_100k_levels_pass_whole_and_verify(
     assert sum(fill["qty"] for fill in reply["fills"]) == levels * lots
     seqs = [e["seq"] for _, part in records["book"] for _, e in part["events"]]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # gap-free across the parts
-    report = _verify(cluster)
-    assert (report.mismatches, report.commands) == (0, levels + 2), report.examples
+    report = _verify(cluster, from_snapshot=True)
+    assert (report.mismatches, report.commands, report.from_offset) == (0, 2, levels), report.examples
 
 
-def _seed_resting_book(cluster: FlowCluster, resting: int, lots: int) -> None:
-    """Partition 0 as a matcher leaves it after ``resting`` orders on as many price levels.
+def _resting_sell(seq: int, account: str, price: int, lots: int) -> NewOrder:
+    return NewOrder(BASE_TS_NS + seq, SYMBOL, account, Side.SELL, OrderType.LIMIT, lots, price)
 
-    Built in this process and committed as a state snapshot beside placeholder `orders` records:
-    matching a million commands through the broker would take minutes of the suite.
-    """
-    engine = MatchingEngine(0, map(core_params, cluster.registry.symbols_of_partition(0)))
+
+def _two_sided(resting: int, lots: int) -> Iterator[NewOrder]:
+    """``resting`` orders on as many price levels, bids and asks alternately around a mid."""
     mid = 1_000_000
     for seq in range(resting):
         side, price = (Side.BUY, mid - seq // 2) if seq % 2 == 0 else (Side.SELL, mid + 1 + seq // 2)
-        account = f"maker-{seq % 10_000}"
-        engine.apply(NewOrder(BASE_TS_NS + seq, SYMBOL, account, side, OrderType.LIMIT, lots, price), seq)
+        yield NewOrder(BASE_TS_NS + seq, SYMBOL, f"maker-{seq % 10_000}", side, OrderType.LIMIT, lots, price)
+
+
+def _seed_resting_book(cluster: FlowCluster, orders: Iterable[NewOrder]) -> int:
+    """Partition 0 as a matcher leaves it after ``orders`` (each resting), the count returned.
+
+    Built in this process and committed as a state snapshot beside placeholder `orders` records:
+    matching hundreds of thousands of commands through the broker would take minutes of the suite,
+    and what these tests are about is the one large command that follows.
+    """
+    engine = MatchingEngine(0, map(core_params, cluster.registry.symbols_of_partition(0)))
+    resting = 0
+    for resting, order in enumerate(orders, start=1):
+        engine.apply(order, resting - 1)
     assert engine.resting_count() == resting
+    last_ts = BASE_TS_NS + resting
     with collector_paused():
-        record = state_snapshot_record(0, resting, BASE_TS_NS + resting, engine.snapshot_pieces())
+        record = state_snapshot_record(0, resting, last_ts, engine.snapshot_pieces())
     del engine
     snapshot = default_codec().encode("StateSnapshot", record, checked=False)
     write_placeholders(cluster.bootstrap, cluster.topics.orders, resting)
     group = group_id(cluster.settings.topic_prefix, 0)
     commit_state(cluster.bootstrap, cluster.topics, group, snapshot, resting)
+    return resting
+
+
+def _pass_seeded(cluster: FlowCluster, resting: int, *big: WireCommand) -> float:
+    """A matcher recovered from the seed matches ``big``: the seconds from their production until
+    they are committed. No periodic state snapshot, and killed at the end, so a verify starts from
+    the seed."""
+    matcher = MatcherProcess(cluster, EXCHANGE_MATCHER_SNAPSHOT_EVERY_COMMANDS="1000000")
+    matcher.wait_ready(RECOVER_GUARD_S)
+    produced = time.monotonic()
+    cluster.produce(list(big))
+    cluster.wait_committed(0, resting + len(big), PASS_GUARD_S)
+    seconds = time.monotonic() - produced
+    matcher.process.kill()
+    matcher.process.wait(PASS_GUARD_S)
+    return seconds
 
 
 def test_a_book_snapshot_of_a_1m_order_book_passes_whole_and_verifies(make_cluster: MakeCluster) -> None:
     resting, lots = 1_000_000, 1_000
     cluster = make_cluster([SYMBOL])
-    _seed_resting_book(cluster, resting, lots)
-    # No periodic state snapshot, and killed at the end: the verify below starts from the seed.
-    matcher = MatcherProcess(cluster, EXCHANGE_MATCHER_SNAPSHOT_EVERY_COMMANDS="1000000")
-    matcher.wait_ready(MATCH_GUARD_S)
-
-    produced = time.monotonic()
+    _seed_resting_book(cluster, _two_sided(resting, lots))
     request = {"origin": gateway_origin(resting), "symbol": SYMBOL}
-    cluster.produce([WireCommand(SYMBOL, "RequestBookSnapshot", request)])
-    cluster.wait_committed(0, resting + 1, PASS_GUARD_S)
-    seconds = time.monotonic() - produced
-    matcher.process.kill()
-    matcher.process.wait(PASS_GUARD_S)
+
+    seconds = _pass_seeded(cluster, resting, WireCommand(SYMBOL, "RequestBookSnapshot", request))
 
     book = _book_snapshot(cluster, resting)
     records = {**_records_of(cluster, resting), "book_snapshots": book}

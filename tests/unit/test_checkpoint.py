@@ -7,13 +7,15 @@ hands it. What Kafka itself does with them (fencing, read_committed) is for the 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from matcher.checkpoint import Checkpoint, InjectedAbort, OpenBatch
+from matcher.checkpoint import Checkpoint, CommitHung, InjectedAbort, OpenBatch
 from matcher.processor import Record
 from runtime import kafka
 from runtime.kafka import CommittedConsumer, FatalKafkaError, TransactionAborted, TransactionalProducer
@@ -30,9 +32,12 @@ class FakeClient:
     def __init__(self, _config: dict[str, Any]) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.fail: dict[str, list[KafkaError]] = {}
+        self.hang: dict[str, threading.Event] = {}  # a call that returns only once its event is set
 
     def _call(self, name: str, *details: Any) -> None:
         self.calls.append((name, *details))
+        if name in self.hang:
+            self.hang[name].wait()
         errors = self.fail.get(name)
         if errors:
             raise KafkaException(errors.pop(0))
@@ -72,11 +77,19 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClient]:
     yield fake
 
 
-def checkpoint(*, abort_one_in: int = 0, commit_gap_s: float = 0.0) -> Checkpoint:
+def checkpoint(
+    *, abort_one_in: int = 0, commit_gap_s: float = 0.0, hung_after_s: float | None = None
+) -> Checkpoint:
     producer = TransactionalProducer("fake:9092", transactional_id="t.matcher-3", timeout=1.0)
     consumer = CommittedConsumer("fake:9092", group_id=GROUP, client_id="matcher-3")
     return Checkpoint(
-        producer, consumer, TOPICS, PARTITION, abort_one_in=abort_one_in, commit_gap_s=commit_gap_s
+        producer,
+        consumer,
+        TOPICS,
+        PARTITION,
+        abort_one_in=abort_one_in,
+        commit_gap_s=commit_gap_s,
+        hung_after_s=hung_after_s,
     )
 
 
@@ -234,3 +247,32 @@ def test_a_transaction_waits_the_gap_after_the_last_commit_returned(client: Fake
     cycle.settle()
 
     assert cycle.gap_left_s() > 0.0
+
+
+def test_a_commit_the_client_never_answers_is_hung_once_overdue_and_settling_says_so(
+    client: FakeClient,
+) -> None:
+    # As librdkafka's send_offsets_to_transaction does after a broker restart: past its own timeout.
+    client.hang["send_offsets"] = never_answered = threading.Event()
+    cycle = checkpoint(hung_after_s=0.3)
+    began = time.monotonic()
+    cycle.commit(batch(10, b"r1"), background=True)
+    assert not cycle.commit_hung() and not cycle.commit_returned()
+
+    with pytest.raises(CommitHung, match="unanswered after"):
+        cycle.settle()
+
+    assert time.monotonic() - began >= 0.3
+    assert not cycle.committing
+    never_answered.set()
+
+
+def test_an_overdue_commit_is_hung_before_anything_waits_on_it(client: FakeClient) -> None:
+    client.hang["commit"] = never_answered = threading.Event()
+    cycle = checkpoint(hung_after_s=0.1)
+    cycle.commit(batch(10, b"r1"), background=True)
+
+    time.sleep(0.2)
+
+    assert cycle.commit_hung() and cycle.committing
+    never_answered.set()
