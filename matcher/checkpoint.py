@@ -139,12 +139,21 @@ class Checkpoint:
             raise InjectedAbort(f"fault injection: transaction {self.transactions} aborted")
         if background:
             self.background_commits += 1
+        if background or self._hung_after_s is not None:
+            # With a bound, a commit waited for here runs in a thread too: a call the client never
+            # answers must not hold the matcher's thread for ever (CommitHung).
             committing = self._commit_in_background(batch.end, times)
         else:
             self._commit(batch.end, times)
             committing = Future()
             committing.set_result(None)
         self._committing, self._committing_batch = committing, batch
+        if not background:
+            try:
+                self._outcome(committing)
+            except BaseException:
+                self._committing = self._committing_batch = None
+                raise
 
     def settle(self) -> OpenBatch | None:
         """The batch of the transaction committing, once committed (waited for); None if there is none.
@@ -156,13 +165,17 @@ class Checkpoint:
         if committing is None or batch is None:
             return None
         self._committing = self._committing_batch = None
+        self._outcome(committing)
+        return batch
+
+    def _outcome(self, committing: Future[None]) -> None:
+        """Wait for ``committing`` until it is overdue; raises what it raised, or CommitHung."""
         bound = self._hung_after_s
         left_s = None if bound is None else max(self._commit_began + bound - time.monotonic(), 0.0)
         try:
             committing.result(timeout=left_s)
         except FutureTimeout:
             raise CommitHung(f"transaction {self.transactions} unanswered after {bound:.0f} s") from None
-        return batch
 
     def commit_alone(self, records: Iterable[Record], end: int) -> None:
         """One transaction of ``records`` and the consumed offset ``end``, outside the batch cycle.

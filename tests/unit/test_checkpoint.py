@@ -276,3 +276,27 @@ def test_an_overdue_commit_is_hung_before_anything_waits_on_it(client: FakeClien
 
     assert cycle.commit_hung() and cycle.committing
     never_answered.set()
+
+
+def test_a_commit_waited_for_in_place_is_bounded_too(client: FakeClient) -> None:
+    client.hang["commit"] = never_answered = threading.Event()
+    cycle = checkpoint(hung_after_s=0.2)
+
+    with pytest.raises(CommitHung):
+        cycle.commit(batch(10, b"r1"))
+
+    assert not cycle.committing and cycle.background_commits == 0
+    never_answered.set()
+
+
+def test_a_bounded_commit_waited_for_in_place_raises_its_error_at_once(client: FakeClient) -> None:
+    cycle = checkpoint(hung_after_s=5.0)
+    client.fail["send_offsets"] = [abortable("send_offsets")]
+
+    with pytest.raises(TransactionAborted):
+        cycle.commit(batch(10, b"r1"))
+
+    assert not cycle.committing
+    assert client.calls[-1] == ("abort",)
+    cycle.commit(batch(10, b"r1"))
+    assert cycle.settle() is not None
