@@ -156,6 +156,7 @@ class Relay:
                 self._apply_record(item)
             elif isinstance(item, CaughtUp):
                 self.caught_up = True
+                self.market.follow()
                 log.info("caught up", extra={"symbols": len(self.market.symbols)})
             elif isinstance(item, StepBackExhausted):
                 log.warning("books wait for a snapshot", extra={"symbols": self.market.gaps()})
