@@ -30,7 +30,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from relay.hub import Client
+from relay.hub import Client, Run
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
 from relay.web import CONFIG_PATH, PAGE_HEADERS, page_config, web_file
 from runtime.metrics import exposition
@@ -58,7 +58,7 @@ _ids = itertools.count(1)
 async def start(relay: Relay) -> Server:
     """Listen on the relay's host and port (0: any free port)."""
     settings = relay.settings
-    relay.hub.write_now = functools.partial(_write_held, relay.metrics)
+    relay.hub.write_now = functools.partial(_write_runs, relay.metrics)
 
     async def handler(connection: ServerConnection) -> None:
         await _serve_client(relay, connection)
@@ -134,7 +134,7 @@ async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
     hub, settings = relay.hub, relay.settings
     client = Client(next(_ids), settings.relay_client_queue)
     client.abort = connection.transport.abort
-    client.connection = connection
+    client.write = connection.transport.write
     client.writable = functools.partial(_writable, client, connection)
     _bound_send_buffer(connection, settings.relay_socket_send_bytes)
     hub.connect(client)
@@ -174,28 +174,22 @@ def _writable(client: Client, connection: ServerConnection) -> bool:
     return connection.transport.get_write_buffer_size() < WRITE_LIMIT
 
 
-def _write_held(metrics: RelayMetrics, held: list[tuple[Client, list[bytes]]]) -> None:
-    """Each client's held messages as text frames, in one socket write per client.
+def _write_runs(metrics: RelayMetrics, runs: list[Run]) -> None:
+    """Each run's messages as text frames, in one socket write per client.
 
     A message's frame is made once (the server's frames are unmasked and uncompressed, so every
     connection would make the same bytes: websockets' own serializer, as its send does), and so is
-    the joined run of frames that many clients share; per client only the write is left. The hub
-    holds messages only for a client with nothing else on its way, so nothing is overtaken.
+    the joined run; per client only the write is left. The hub hands over only clients that are open
+    with nothing else on its way (``_writable``, just before), so nothing is overtaken.
     """
     frames: dict[int, bytes] = {}  # id(message) -> its frame (the messages live through this call)
-    runs: dict[tuple[int, ...], bytes] = {}  # the ids of a client's messages -> their frames joined
     messages = sent_bytes = 0
-    for client, batch in held:
-        connection = client.connection
-        if connection is None or connection.protocol.state is not State.OPEN:
-            continue
-        key = tuple(map(id, batch))
-        run = runs.get(key)
-        if run is None:
-            run = runs[key] = b"".join(_frame_of(message, frames) for message in batch)
-        connection.transport.write(run)
-        messages += len(batch)
-        sent_bytes += sum(map(len, batch))
+    for clients, run in runs:
+        data = b"".join(_frame_of(message, frames) for message in run)
+        for client in clients:
+            client.write(data)
+        messages += len(run) * len(clients)
+        sent_bytes += sum(map(len, run)) * len(clients)
     metrics.messages_sent.inc(messages)
     metrics.bytes_sent.inc(sent_bytes)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.util
 import logging
 import signal
@@ -14,6 +15,9 @@ from runtime.logs import configure_logging
 from runtime.settings import load_settings
 
 log = logging.getLogger("relay")
+
+# As the matcher's: the youngest generation collected every 20,000 allocations, not 700.
+GC_THRESHOLDS = (20_000, 20, 100)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(RelaySettings)
     configure_logging(settings.log_level, settings.log_format)
     relay = Relay(settings)
+    # Process-wide policy, so here: each batch of the feed makes thousands of short-lived objects, and at
+    # the default thresholds the collector would walk every connection's long-lived ones many times a
+    # second. What start-up built is frozen out of the collector's way.
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()
     if importlib.util.find_spec("uvloop") is not None:
         import uvloop
 
