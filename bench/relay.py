@@ -401,8 +401,8 @@ def measure(specs: list[ClientSpec], go: Event, feed: Callable[[], None]) -> Pha
 # --- the relay phase ---------------------------------------------------------------------------------
 
 
-def start_relay(cluster: BenchCluster, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`exchange relay` on the bench's topics and a free port, once it answers /readyz."""
+def start_relay(cluster: BenchCluster, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`exchange relay --workers W` on the bench's topics and a free port, once it answers /readyz."""
     port = free_port()
     env = cluster.process_env(
         EXCHANGE_DATA_DIR=str(workdir),
@@ -410,14 +410,17 @@ def start_relay(cluster: BenchCluster, workdir: Path) -> tuple[subprocess.Popen[
         EXCHANGE_RELAY_PORT=str(port),
         EXCHANGE_LOG_LEVEL="WARNING",
     )
-    process = subprocess.Popen([sys.executable, "-m", "exchange", "relay"], cwd=PROJECT_ROOT, env=env)
+    command = [sys.executable, "-m", "exchange", "relay", "--workers", str(workers)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
     deadline = time.monotonic() + START_GUARD_S
+    ready = 0  # workers answer in turn: several answers in a row, so that each is likely to be ready
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1.0).status_code == 200:
+            ready = ready + 1 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1.0).is_success else 0
+            if ready >= 4 * workers:
                 return process, f"ws://127.0.0.1:{port}/ws"
         except httpx.HTTPError:
-            pass
+            ready = 0
         time.sleep(0.1)
     process.kill()
     raise UserError(f"the relay did not become ready within {START_GUARD_S:.0f} s")
@@ -457,12 +460,17 @@ class BookVisibility:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """The user and system CPU time a process has used so far (Linux's /proc); None elsewhere."""
+    """The user and system CPU time a process and its children (the relay's workers) have used so far
+    (Linux's /proc); None elsewhere."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ticks = 0
+        for process in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def paced_orders(cluster: BenchCluster, commands: list[Any], rate: int, seconds: float) -> None:
@@ -512,6 +520,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="processes the clients run in (default: %(default)s)",
     )
     parser.add_argument(
+        "--relay-workers",
+        type=positive_int,
+        default=1,
+        help="the relay's worker processes on its port (`exchange relay --workers`, default: %(default)s)",
+    )
+    parser.add_argument(
         "--preload", type=positive_int, default=2000, help="commands that build the book first"
     )
     parser.add_argument(
@@ -540,7 +554,7 @@ def run(args: argparse.Namespace) -> int:
         matcher = InProcessMatcher(matcher_settings).start()
         try:
             matcher.throughput(end)
-            relay, url = start_relay(cluster, Path(workdir))
+            relay, url = start_relay(cluster, Path(workdir), args.relay_workers)
             try:
                 go = multiprocessing.get_context("spawn").Event()
                 specs = client_specs(url, args, symbol, relay=True)
@@ -627,6 +641,7 @@ def report(
         "seconds": args.seconds,
         "depth": args.depth,
         "client_processes": min(args.client_processes, args.clients),
+        "relay_workers": args.relay_workers,
         "relay_cpu_percent": relay_cpu,
         "notes": NOTES,
     }

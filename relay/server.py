@@ -76,6 +76,8 @@ async def start(relay: Relay) -> Server:
         write_limit=WRITE_LIMIT,
         close_timeout=CLOSE_TIMEOUT_S,
         compression=None,
+        # The workers of one pod listen on the same port; the kernel spreads the connections.
+        reuse_port=settings.relay_workers > 1,
     )
 
 
@@ -98,7 +100,7 @@ def _route(relay: Relay, connection: ServerConnection, request: Request) -> Resp
         ok, reason = relay.health.liveness() if path == "/healthz" else relay.health.readiness()
         return connection.respond(200 if ok else 503, reason + "\n")
     if path == "/metrics":
-        body, content_type = exposition(relay.metrics.registry)
+        body, content_type = exposition(relay.metrics.exposed)
         return _respond(connection, 200, content_type, body)
     if path == CONFIG_PATH:
         remote = str(connection.remote_address[0]) if connection.remote_address else ""
