@@ -3,10 +3,11 @@
 `/ws` upgrades to a WebSocket once the relay is ready (503 before); `/healthz`, `/readyz` and
 `/metrics` answer plain HTTP on the same port, and so does the 호가창 page at `/` (relay/web.py).
 Each connection has one reader (this handler: it parses requests, limits their rate and counts
-refusals) and one writer task that drains the client's queue, so a client that does not read only
-ever blocks its own writer. Market data for a client with nothing queued skips the writer: the hub
-holds a feed batch's messages and ``_write_held`` writes each such client's frames in one go (at
-most one batch beyond the write limit, after which the client is back on its bounded queue).
+refusals) and one writer task that drains the client's queue, what is queued in one socket write of
+up to the write limit at a time, so a client that does not read only ever blocks its own writer.
+Market data for a client with nothing queued skips the writer: at the end of a feed batch the hub
+hands over runs of messages and ``_write_runs`` writes each such client's frames in one go (at most
+one batch beyond the write limit, after which the client is back on its bounded queue).
 Messages are compact JSON text frames, sent uncompressed: the same bytes go to every subscriber,
 and per-connection compression would redo the work for each.
 """
@@ -21,6 +22,7 @@ import itertools
 import logging
 import socket
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -30,7 +32,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from relay.hub import Client, Run
+from relay.hub import Client, Message, Run
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
 from relay.web import CONFIG_PATH, PAGE_HEADERS, page_config, web_file
 from runtime.metrics import exposition
@@ -199,7 +201,7 @@ def _write_runs(metrics: RelayMetrics, runs: list[Run]) -> None:
 def _frame_of(message: bytes, frames: dict[int, bytes]) -> bytes:
     frame = frames.get(id(message))
     if frame is None:
-        frame = frames[id(message)] = Frame(Opcode.TEXT, message).serialize(mask=False, extensions=[])
+        frame = frames[id(message)] = _text_frame(message)
     return frame
 
 
@@ -212,24 +214,52 @@ def _bound_send_buffer(connection: ServerConnection, size: int) -> None:
 
 
 async def _write(connection: ServerConnection, client: Client, relay: Relay) -> None:
-    """Send the client's queue in order; close the connection when the hub closed the client."""
+    """Send the client's queue in order; close the connection when the hub closed the client.
+
+    What is queued when the writer wakes goes out in one socket write of up to the write limit, then
+    the writer waits for the socket to take it (the client's pace): a client that fell behind catches
+    up in few writes, not one send and one task switch per message.
+    """
     metrics = relay.metrics
-    sent, sent_bytes, lag = metrics.messages_sent, metrics.bytes_sent, metrics.delivery_lag
     try:
         while True:
             await client.wake.wait()
             client.wake.clear()
             while client.queue and client.close_code is None:
-                data, ts_ns = client.queue.popleft()
+                if connection.protocol.state is not State.OPEN:
+                    return  # closing: the reader ends the connection
+                messages = _take(client.queue, WRITE_LIMIT)
                 client.sending_since = time.monotonic()
-                await connection.send(data, text=True)
+                connection.transport.write(b"".join(_text_frame(data) for data, _ in messages))
+                await connection.drain()
                 client.sending_since = None
-                sent.inc()
-                sent_bytes.inc(len(data))
-                if ts_ns:
-                    lag.observe(max(time.time_ns() - ts_ns, 0) / 1e9)
+                _count_sent(metrics, messages)
             if client.close_code is not None:
                 await connection.close(client.close_code, client.close_reason[:120])
                 return
-    except ConnectionClosed:
+    except (ConnectionClosed, OSError):
         return
+
+
+def _take(queue: deque[Message], limit: int) -> list[Message]:
+    """Messages from the front of ``queue``: at least one, and no more once ``limit`` bytes are taken."""
+    taken, size = [], 0
+    while queue and size < limit:
+        message = queue.popleft()
+        taken.append(message)
+        size += len(message[0])
+    return taken
+
+
+def _text_frame(message: bytes) -> bytes:
+    """The message as an unmasked, uncompressed text frame (websockets' own serializer)."""
+    return Frame(Opcode.TEXT, message).serialize(mask=False, extensions=[])
+
+
+def _count_sent(metrics: RelayMetrics, messages: list[Message]) -> None:
+    metrics.messages_sent.inc(len(messages))
+    metrics.bytes_sent.inc(sum(len(data) for data, _ in messages))
+    now = time.time_ns()
+    for _, ts_ns in messages:
+        if ts_ns:
+            metrics.delivery_lag.observe(max(now - ts_ns, 0) / 1e9)
