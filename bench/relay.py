@@ -91,8 +91,11 @@ NOTES = (
     "(its own `exchange relay` process) and from the producer and matcher (this process); the baseline "
     "server gets the deltas one relay client received, with their pacing, and broadcast() sends them; "
     "updates_per_s = book deltas a client received per second (mean), msgs_per_s = every message all "
-    "clients received per second; dropped = connections the server closed during the phase; all on one "
-    "machine shared with the clients, so figures move with its load"
+    "clients received per second; dropped = connections the server closed during the phase; "
+    "relay_cpu_percent = the relay's processes' CPU over the measured phase; warmup = seconds of the flow "
+    "before it (clients connected, not measured: the bench's broker is new and still compiling its hot "
+    "code); the baseline runs after the relay phase, with the matcher stopped and the broker idle; all "
+    "on one machine shared with the clients, so figures move with its load"
 )
 
 
@@ -363,8 +366,11 @@ def client_specs(url: str, args: argparse.Namespace, symbol: str, *, relay: bool
     ]
 
 
-def measure(specs: list[ClientSpec], go: Event, feed: Callable[[], None]) -> Phase:
-    """Start the client processes, wait until all are subscribed, set ``go``, run ``feed``, collect."""
+def measure(
+    specs: list[ClientSpec], go: Event, feed: Callable[[], None], warm_up: Callable[[], None] = lambda: None
+) -> Phase:
+    """Start the client processes, wait until all are subscribed, run ``warm_up`` (not measured), set
+    ``go``, run ``feed``, collect."""
     context = multiprocessing.get_context("spawn")
     ready, results = context.Queue(), context.Queue()
     processes = [context.Process(target=client_process, args=(spec, ready, go, results)) for spec in specs]
@@ -373,6 +379,7 @@ def measure(specs: list[ClientSpec], go: Event, feed: Callable[[], None]) -> Pha
     try:
         connected = sum(ready.get(timeout=START_GUARD_S) for _ in processes)
         log.info("clients subscribed", extra={"clients": connected})
+        warm_up()
         go.set()
         feed()
         tallies = [results.get(timeout=START_GUARD_S + specs[0].seconds) for _ in processes]
@@ -401,8 +408,8 @@ def measure(specs: list[ClientSpec], go: Event, feed: Callable[[], None]) -> Pha
 # --- the relay phase ---------------------------------------------------------------------------------
 
 
-def start_relay(cluster: BenchCluster, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`exchange relay` on the bench's topics and a free port, once it answers /readyz."""
+def start_relay(cluster: BenchCluster, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`exchange relay --workers W` on the bench's topics and a free port, once it answers /readyz."""
     port = free_port()
     env = cluster.process_env(
         EXCHANGE_DATA_DIR=str(workdir),
@@ -410,14 +417,17 @@ def start_relay(cluster: BenchCluster, workdir: Path) -> tuple[subprocess.Popen[
         EXCHANGE_RELAY_PORT=str(port),
         EXCHANGE_LOG_LEVEL="WARNING",
     )
-    process = subprocess.Popen([sys.executable, "-m", "exchange", "relay"], cwd=PROJECT_ROOT, env=env)
+    command = [sys.executable, "-m", "exchange", "relay", "--workers", str(workers)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
     deadline = time.monotonic() + START_GUARD_S
+    ready = 0  # workers answer in turn: several answers in a row, so that each is likely to be ready
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1.0).status_code == 200:
+            ready = ready + 1 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1.0).is_success else 0
+            if ready >= 4 * workers:
                 return process, f"ws://127.0.0.1:{port}/ws"
         except httpx.HTTPError:
-            pass
+            ready = 0
         time.sleep(0.1)
     process.kill()
     raise UserError(f"the relay did not become ready within {START_GUARD_S:.0f} s")
@@ -457,12 +467,17 @@ class BookVisibility:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """The user and system CPU time a process has used so far (Linux's /proc); None elsewhere."""
+    """The user and system CPU time a process and its children (the relay's workers) have used so far
+    (Linux's /proc); None elsewhere."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ticks = 0
+        for process in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def paced_orders(cluster: BenchCluster, commands: list[Any], rate: int, seconds: float) -> None:
@@ -512,6 +527,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="processes the clients run in (default: %(default)s)",
     )
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        help="seconds of the flow before the measured phase, clients connected (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--relay-workers",
+        type=positive_int,
+        default=1,
+        help="the relay's worker processes on its port (`exchange relay --workers`, default: %(default)s)",
+    )
+    parser.add_argument(
         "--preload", type=positive_int, default=2000, help="commands that build the book first"
     )
     parser.add_argument(
@@ -522,13 +549,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 3600:
         raise UserError("--seconds must be above 0 and at most 3600")
+    if not 0 <= args.warmup <= 3600:
+        raise UserError("--warmup must be from 0 to 3600")
     settings = load_settings(MatcherSettings)
     configure_logging(settings.log_level, settings.log_format)
     rows = flow_rows(args.flow)
     symbol = rows[0].symbol
     rows = [row for row in rows if row.symbol == symbol]
     preload, later = rows[: args.preload], rows[args.preload :] or rows
-    paced = paced_commands(later, int(args.rate * args.seconds) + 1)
+    warm_count = int(args.rate * args.warmup)
+    paced = paced_commands(later, warm_count + int(args.rate * args.seconds) + 1)
+    warm, measured = paced[:warm_count], paced[warm_count:]
     with (
         tempfile.TemporaryDirectory(prefix="exchange-bench-relay-") as workdir,
         bench_cluster(settings, [symbol], Path(workdir)) as cluster,
@@ -540,19 +571,27 @@ def run(args: argparse.Namespace) -> int:
         matcher = InProcessMatcher(matcher_settings).start()
         try:
             matcher.throughput(end)
-            relay, url = start_relay(cluster, Path(workdir))
+            relay, url = start_relay(cluster, Path(workdir), args.relay_workers)
             try:
                 go = multiprocessing.get_context("spawn").Event()
                 specs = client_specs(url, args, symbol, relay=True)
                 visibility = BookVisibility(cluster)
-                cpu_before = cpu_seconds(relay.pid)
+                cpu: list[float | None] = []  # the relay's CPU seconds as the measured phase starts and ends
+
+                def feed() -> None:
+                    cpu.append(cpu_seconds(relay.pid))
+                    paced_orders(cluster, measured, args.rate, args.seconds)
+                    cpu.append(cpu_seconds(relay.pid))
+
+                def warm_up() -> None:
+                    if warm:
+                        paced_orders(cluster, warm, args.rate, args.warmup)
+
                 try:
-                    relayed = measure(
-                        specs, go, lambda: paced_orders(cluster, paced, args.rate, args.seconds)
-                    )
+                    relayed = measure(specs, go, feed, warm_up)
                 finally:
                     visibility.stop()
-                cpu_after = cpu_seconds(relay.pid)
+                cpu_before, cpu_after = cpu
             finally:
                 relay.terminate()
                 relay.wait(30)
@@ -627,6 +666,8 @@ def report(
         "seconds": args.seconds,
         "depth": args.depth,
         "client_processes": min(args.client_processes, args.clients),
+        "relay_workers": args.relay_workers,
+        "warmup": args.warmup,
         "relay_cpu_percent": relay_cpu,
         "notes": NOTES,
     }

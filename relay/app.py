@@ -141,7 +141,12 @@ class Relay:
 
     async def _apply_batches(self, batches: asyncio.Queue[list[FeedItem]]) -> None:
         while True:
-            self.apply(await batches.get())
+            items = list(await batches.get())
+            # The batches that came while the last one was sent go together: one flush, so a relay
+            # that falls behind writes fewer and larger runs instead of falling further behind.
+            while not batches.empty():
+                items.extend(batches.get_nowait())
+            self.apply(items)
 
     def apply(self, items: list[FeedItem]) -> None:
         """Apply one batch of the feed to the market and send what changed."""
@@ -156,6 +161,7 @@ class Relay:
                 self._apply_record(item)
             elif isinstance(item, CaughtUp):
                 self.caught_up = True
+                self.market.follow()
                 log.info("caught up", extra={"symbols": len(self.market.symbols)})
             elif isinstance(item, StepBackExhausted):
                 log.warning("books wait for a snapshot", extra={"symbols": self.market.gaps()})

@@ -1,13 +1,13 @@
 """The fan-out: who is subscribed to what, and every update encoded once and queued to each of them.
 
 Everything here runs in the event loop's thread and never waits: an update is rendered once per
-symbol (and per book depth), and the same bytes go to every subscriber. A subscriber with nothing
-queued and room in its socket's buffer gets them without its writer task: they are held while the
-relay applies one batch of the feed and written at its end (``flush``, through the server's
-``write_now``), every message of the batch in one socket write per client: no task switch and no
-await per message, and the further the relay falls behind, the more messages share a write. Any
-other subscriber's messages go into its bounded queue, drained by its own writer task
-(relay.server) at the client's pace; a client's messages always leave in order. A queue that
+symbol (and per book depth), and the same bytes go to every subscriber. While the relay applies one
+batch of the feed the fan-outs are only noted; at its end (``flush``) the clients that got the same
+messages form one run, and a subscriber with nothing queued and room in its socket's buffer gets
+its run through the server's ``write_now``: the run's frames made and joined once, one socket write
+per client, no task switch and no await per message (the further the relay falls behind, the more
+messages share a write). Any other subscriber's messages go into its bounded queue, drained by its
+own writer task (relay.server) at the client's pace; a client's messages always leave in order. A queue that
 overflows is a slow client: it is resynced (its queue dropped, a fresh snapshot of each of its
 books queued) and, if it overflows again within the window, closed with SLOW_CONSUMER. No client
 can slow the consumer or another client.
@@ -19,8 +19,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection
+from typing import Any
 
 from relay import protocol
 from relay.access import Access
@@ -30,12 +30,12 @@ from relay.metrics import RelayMetrics
 from relay.protocol import Channel, CloseCode, ErrorCode, ProtocolError, Request, Units
 from runtime.live_symbols import LiveRegistry
 
-if TYPE_CHECKING:
-    from websockets.asyncio.server import ServerConnection
-
 log = logging.getLogger("relay.hub")
 
 Subscription = tuple[Channel, str | None]  # (channel, symbol); executions have no symbol
+Run = tuple[list["Client"], list[bytes]]  # messages that each of these clients gets, in order
+Message = tuple[bytes, int]  # a message and the time of the command behind it (0: none)
+FanOut = tuple[Collection["Client"], bytes, int]  # a message to each of a set of subscribers
 
 
 class Client:
@@ -45,7 +45,7 @@ class Client:
         self.id = client_id
         self.max_queue = max_queue
         self.account: str | None = None
-        self.queue: deque[tuple[bytes, int]] = deque()
+        self.queue: deque[Message] = deque()
         self.wake = asyncio.Event()  # the writer task waits on it; the hub only sets it
         self.subscriptions: dict[Subscription, int] = {}  # the book depth, 0 for other channels
         self.resyncs: deque[float] = deque()
@@ -53,9 +53,9 @@ class Client:
         self.close_reason = ""
         self.sending_since: float | None = None  # monotonic time the writer's current send began
         self.abort: Callable[[], None] = lambda: None  # cut the connection without a closing handshake
-        # Whether a message may be written to it without its writer task (see Hub._fan_out).
+        # Whether a message may be written to it without its writer task (see Hub.flush).
         self.writable: Callable[[], bool] = lambda: False
-        self.connection: ServerConnection | None = None  # set by the server
+        self.write: Callable[[bytes], None] = lambda _data: None  # raw bytes to its socket (the server's)
 
     def push(self, data: bytes, ts_ns: int = 0, *, force: bool = False) -> bool:
         """Queue one message; False when the queue is full (the message is not queued)."""
@@ -106,10 +106,10 @@ class Hub:
         self._private: dict[str, set[Client]] = {}  # account -> executions subscribers
         self._units: dict[str, Units] = {}
         self._tickers: dict[str, Ticker] = {}  # the last ticker sent per symbol
-        # Writes each client's held messages, in one go (set by the server); None: everything is queued.
-        self.write_now: Callable[[list[tuple[Client, list[bytes]]]], None] | None = None
-        self._held: dict[Client, list[bytes]] = {}  # messages for clients written at the next flush
-        self._held_ts: list[int] = []  # the command times of the updates held, for the lag metric
+        # Writes runs of messages, each to its clients in one go (set by the server); None: all is queued.
+        self.write_now: Callable[[list[Run]], None] | None = None
+        # What the current batch of the feed sends, in order: (subscribers, message, command time).
+        self._fan_outs: list[FanOut] = []
 
     # --- clients ---------------------------------------------------------------------------------
 
@@ -296,29 +296,53 @@ class Hub:
         self._fan_out(self.clients, protocol.heartbeat(time.time_ns()), 0)
         self.flush()
 
-    def _fan_out(self, clients: Iterable[Client], data: bytes, ts_ns: int) -> None:
-        held = self._held
-        if ts_ns and self.write_now is not None:
-            self._held_ts.append(ts_ns)
-        for client in list(clients):
-            messages = held.get(client)
-            if messages is not None:
-                messages.append(data)  # behind what is held for it already: in order
-            elif self.write_now is not None and client.writable():
-                held[client] = [data]  # behind nothing: no queue, no send of its writer under way
-            elif not client.push(data, ts_ns):
-                self._overflowed(client)
+    def _fan_out(self, clients: Collection[Client], data: bytes, ts_ns: int) -> None:
+        if self.write_now is None:
+            self._queue(list(clients), [(data, ts_ns)])
+        else:
+            # Only noted: the subscribers are sorted out once per batch, at the flush.
+            self._fan_outs.append((clients, data, ts_ns))
 
     def flush(self) -> None:
-        """Write what the fan-out held for each client (call after each batch of the feed)."""
-        open_clients = [(client, held) for client, held in self._held.items() if client.close_code is None]
-        if open_clients and self.write_now is not None:
-            self.write_now(open_clients)
-            now = time.time_ns()
-            for ts_ns in self._held_ts:
+        """Send what the batch fanned out (call after each batch of the feed).
+
+        Clients that got the same messages share one run: its frames are made and joined once, and
+        each of its clients with nothing queued gets them in one socket write; any other client's go
+        into its queue, in order. A subscriber set changes only between batches (a drop at an
+        overflow happens here, after the runs are taken), so the noted sets are still the batch's.
+        """
+        fan_outs, self._fan_outs = self._fan_outs, []
+        if not fan_outs or self.write_now is None:
+            return
+        written: list[Run] = []
+        for clients, messages in _runs(fan_outs):
+            direct: list[Client] = []
+            queued: list[Client] = []
+            for client in clients:
+                if client.writable():
+                    direct.append(client)
+                elif client.close_code is None:
+                    queued.append(client)
+            if direct:
+                written.append((direct, [data for data, _ in messages]))
+            self._queue(queued, messages)
+        if written:
+            self.write_now(written)
+            self._observe_lag(fan_outs)
+
+    def _queue(self, clients: list[Client], messages: list[Message]) -> None:
+        for client in clients:
+            for data, ts_ns in messages:
+                if not client.push(data, ts_ns):
+                    # The resync's snapshots hold the book as it is now: the rest of the run is in them.
+                    self._overflowed(client)
+                    break
+
+    def _observe_lag(self, fan_outs: list[FanOut]) -> None:
+        now = time.time_ns()
+        for _, _, ts_ns in fan_outs:
+            if ts_ns:
                 self.metrics.delivery_lag.observe(max(now - ts_ns, 0) / 1e9)
-        self._held = {}
-        self._held_ts = []
 
     # --- slow clients ----------------------------------------------------------------------------
 
@@ -355,6 +379,34 @@ class Hub:
         """Clients whose writer has waited longer than ``timeout_s`` for one send to go out."""
         now = self.clock()
         return [c for c in self.clients if c.sending_since is not None and now - c.sending_since > timeout_s]
+
+
+def _runs(fan_outs: list[FanOut]) -> list[tuple[list[Client], list[Message]]]:
+    """The batch's fan-outs as runs: each the clients that get exactly the same messages, in order.
+
+    Consecutive fan-outs to the same subscriber set (a book's deltas) make one segment; clients are
+    grouped by the segments they are in, so the work per client is per segment, not per message.
+    """
+    segments: list[tuple[Collection[Client], list[Message]]] = []
+    for clients, data, ts_ns in fan_outs:
+        if segments and segments[-1][0] is clients:
+            segments[-1][1].append((data, ts_ns))
+        else:
+            segments.append((clients, [(data, ts_ns)]))
+    if len(segments) == 1:
+        clients, messages = segments[0]
+        return [(list(clients), messages)]
+    member_of: dict[Client, list[int]] = {}
+    for index, (clients, _) in enumerate(segments):
+        for client in clients:
+            member_of.setdefault(client, []).append(index)
+    runs: dict[tuple[int, ...], list[Client]] = {}
+    for client, indexes in member_of.items():
+        runs.setdefault(tuple(indexes), []).append(client)
+    return [
+        (clients, [message for index in indexes for message in segments[index][1]])
+        for indexes, clients in runs.items()
+    ]
 
 
 def _discard(index: dict[Any, set[Client]], key: Any, client: Client) -> None:

@@ -4,7 +4,10 @@ Per symbol a book (:mod:`relay.book`), a tape (last trade, 1-minute candles, 24 
 trading status. Records are applied as the feed hands them over, in each partition's order:
 
 - a ``BookSnapshot`` (joined from its parts) is taken as the book when the book has not started
-  (the relay is booting, or the symbol is new) or has a gap; a book that follows its deltas keeps them;
+  (the relay is booting: no delta applied yet) or has a gap; a book that follows its deltas keeps
+  them, and once the feed is caught up (:meth:`Market.follow`) every book follows its deltas: a
+  newer snapshot read before the deltas it covers would otherwise replace them, and two relays that
+  read the topics in another order would send different sequences;
 - a ``BookUpdate`` part's events apply in ``seq`` order: ``seq`` at or below the book's is already in
   it (a snapshot covered it, or the feed stepped back and reads it again), the next one applies, and
   one further ahead is a gap: the feed started too late for this symbol and must step back.
@@ -138,7 +141,7 @@ class SymbolMarket:
         self.tape = Tape()
         self.halted = False
         self.ts_ns = 0
-        self.started = False  # a delta was applied: from now on the book follows its deltas
+        self.started = False  # a delta was applied, or the feed caught up: the book follows its deltas
         self.gap = False  # an event past the next seq was seen: the book waits for a step back or a snapshot
 
     def take_snapshot(self, snapshot: Mapping[str, Any]) -> Applied | None:
@@ -218,13 +221,22 @@ class Market:
     def __init__(self, change_log: int = DEFAULT_CHANGE_LOG) -> None:
         self.change_log = change_log
         self.symbols: dict[str, SymbolMarket] = {}
+        self.following = False
 
     def of(self, symbol: str) -> SymbolMarket:
         """The symbol's market, empty (seq 0) if nothing was read of it yet."""
         market = self.symbols.get(symbol)
         if market is None:
             market = self.symbols[symbol] = SymbolMarket(symbol, self.change_log)
+            market.started = self.following
         return market
+
+    def follow(self) -> None:
+        """From now on every book, a new symbol's too, takes a snapshot only across a gap (the feed has
+        read every book to where it was at boot: each has its snapshot, and its deltas follow in order)."""
+        self.following = True
+        for market in self.symbols.values():
+            market.started = True
 
     def take_snapshot(self, snapshot: Mapping[str, Any]) -> Applied | None:
         return self.of(snapshot["symbol"]).take_snapshot(snapshot)

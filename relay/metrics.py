@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from runtime.metrics import LATENCY_BUCKETS, counter, gauge, histogram
+from runtime.metrics import LATENCY_BUCKETS, counter, exposed, gauge, histogram
 
 
 class RelayMetrics:
@@ -12,9 +12,11 @@ class RelayMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.clients = gauge("exchange_relay_clients", "Connected WebSocket clients", registry=registry)
+        # What /metrics shows: with several workers in the pod (`exchange relay --workers`), all of theirs.
+        self.exposed = exposed(registry)
+        self.clients = gauge("exchange_relay_clients", "Connected WebSocket clients", (), registry, "livesum")
         self.subscriptions = gauge(
-            "exchange_relay_subscriptions", "Subscriptions by channel", ["channel"], registry
+            "exchange_relay_subscriptions", "Subscriptions by channel", ["channel"], registry, "livesum"
         )
         self.messages_sent = counter(
             "exchange_relay_messages_sent_total", "Messages written to clients", registry=registry
@@ -54,4 +56,5 @@ class RelayMetrics:
             "exchange_relay_book_gaps",
             "Symbols whose book waits for earlier deltas or a snapshot",
             registry=registry,
+            across_processes="livemax",
         )

@@ -3,10 +3,11 @@
 `/ws` upgrades to a WebSocket once the relay is ready (503 before); `/healthz`, `/readyz` and
 `/metrics` answer plain HTTP on the same port, and so does the 호가창 page at `/` (relay/web.py).
 Each connection has one reader (this handler: it parses requests, limits their rate and counts
-refusals) and one writer task that drains the client's queue, so a client that does not read only
-ever blocks its own writer. Market data for a client with nothing queued skips the writer: the hub
-holds a feed batch's messages and ``_write_held`` writes each such client's frames in one go (at
-most one batch beyond the write limit, after which the client is back on its bounded queue).
+refusals) and one writer task that drains the client's queue, what is queued in one socket write of
+up to the write limit at a time, so a client that does not read only ever blocks its own writer.
+Market data for a client with nothing queued skips the writer: at the end of a feed batch the hub
+hands over runs of messages and ``_write_runs`` writes each such client's frames in one go (at most
+one batch beyond the write limit, after which the client is back on its bounded queue).
 Messages are compact JSON text frames, sent uncompressed: the same bytes go to every subscriber,
 and per-connection compression would redo the work for each.
 """
@@ -21,6 +22,7 @@ import itertools
 import logging
 import socket
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -30,7 +32,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from relay.hub import Client
+from relay.hub import Client, Message, Run
 from relay.protocol import CloseCode, ErrorCode, ProtocolError
 from relay.web import CONFIG_PATH, PAGE_HEADERS, page_config, web_file
 from runtime.metrics import exposition
@@ -58,7 +60,7 @@ _ids = itertools.count(1)
 async def start(relay: Relay) -> Server:
     """Listen on the relay's host and port (0: any free port)."""
     settings = relay.settings
-    relay.hub.write_now = functools.partial(_write_held, relay.metrics)
+    relay.hub.write_now = functools.partial(_write_runs, relay.metrics)
 
     async def handler(connection: ServerConnection) -> None:
         await _serve_client(relay, connection)
@@ -76,6 +78,8 @@ async def start(relay: Relay) -> Server:
         write_limit=WRITE_LIMIT,
         close_timeout=CLOSE_TIMEOUT_S,
         compression=None,
+        # The workers of one pod listen on the same port; the kernel spreads the connections.
+        reuse_port=settings.relay_workers > 1,
     )
 
 
@@ -98,7 +102,7 @@ def _route(relay: Relay, connection: ServerConnection, request: Request) -> Resp
         ok, reason = relay.health.liveness() if path == "/healthz" else relay.health.readiness()
         return connection.respond(200 if ok else 503, reason + "\n")
     if path == "/metrics":
-        body, content_type = exposition(relay.metrics.registry)
+        body, content_type = exposition(relay.metrics.exposed)
         return _respond(connection, 200, content_type, body)
     if path == CONFIG_PATH:
         remote = str(connection.remote_address[0]) if connection.remote_address else ""
@@ -134,7 +138,7 @@ async def _serve_client(relay: Relay, connection: ServerConnection) -> None:
     hub, settings = relay.hub, relay.settings
     client = Client(next(_ids), settings.relay_client_queue)
     client.abort = connection.transport.abort
-    client.connection = connection
+    client.write = connection.transport.write
     client.writable = functools.partial(_writable, client, connection)
     _bound_send_buffer(connection, settings.relay_socket_send_bytes)
     hub.connect(client)
@@ -174,28 +178,22 @@ def _writable(client: Client, connection: ServerConnection) -> bool:
     return connection.transport.get_write_buffer_size() < WRITE_LIMIT
 
 
-def _write_held(metrics: RelayMetrics, held: list[tuple[Client, list[bytes]]]) -> None:
-    """Each client's held messages as text frames, in one socket write per client.
+def _write_runs(metrics: RelayMetrics, runs: list[Run]) -> None:
+    """Each run's messages as text frames, in one socket write per client.
 
     A message's frame is made once (the server's frames are unmasked and uncompressed, so every
     connection would make the same bytes: websockets' own serializer, as its send does), and so is
-    the joined run of frames that many clients share; per client only the write is left. The hub
-    holds messages only for a client with nothing else on its way, so nothing is overtaken.
+    the joined run; per client only the write is left. The hub hands over only clients that are open
+    with nothing else on its way (``_writable``, just before), so nothing is overtaken.
     """
     frames: dict[int, bytes] = {}  # id(message) -> its frame (the messages live through this call)
-    runs: dict[tuple[int, ...], bytes] = {}  # the ids of a client's messages -> their frames joined
     messages = sent_bytes = 0
-    for client, batch in held:
-        connection = client.connection
-        if connection is None or connection.protocol.state is not State.OPEN:
-            continue
-        key = tuple(map(id, batch))
-        run = runs.get(key)
-        if run is None:
-            run = runs[key] = b"".join(_frame_of(message, frames) for message in batch)
-        connection.transport.write(run)
-        messages += len(batch)
-        sent_bytes += sum(map(len, batch))
+    for clients, run in runs:
+        data = b"".join(_frame_of(message, frames) for message in run)
+        for client in clients:
+            client.write(data)
+        messages += len(run) * len(clients)
+        sent_bytes += sum(map(len, run)) * len(clients)
     metrics.messages_sent.inc(messages)
     metrics.bytes_sent.inc(sent_bytes)
 
@@ -203,7 +201,7 @@ def _write_held(metrics: RelayMetrics, held: list[tuple[Client, list[bytes]]]) -
 def _frame_of(message: bytes, frames: dict[int, bytes]) -> bytes:
     frame = frames.get(id(message))
     if frame is None:
-        frame = frames[id(message)] = Frame(Opcode.TEXT, message).serialize(mask=False, extensions=[])
+        frame = frames[id(message)] = _text_frame(message)
     return frame
 
 
@@ -216,24 +214,52 @@ def _bound_send_buffer(connection: ServerConnection, size: int) -> None:
 
 
 async def _write(connection: ServerConnection, client: Client, relay: Relay) -> None:
-    """Send the client's queue in order; close the connection when the hub closed the client."""
+    """Send the client's queue in order; close the connection when the hub closed the client.
+
+    What is queued when the writer wakes goes out in one socket write of up to the write limit, then
+    the writer waits for the socket to take it (the client's pace): a client that fell behind catches
+    up in few writes, not one send and one task switch per message.
+    """
     metrics = relay.metrics
-    sent, sent_bytes, lag = metrics.messages_sent, metrics.bytes_sent, metrics.delivery_lag
     try:
         while True:
             await client.wake.wait()
             client.wake.clear()
             while client.queue and client.close_code is None:
-                data, ts_ns = client.queue.popleft()
+                if connection.protocol.state is not State.OPEN:
+                    return  # closing: the reader ends the connection
+                messages = _take(client.queue, WRITE_LIMIT)
                 client.sending_since = time.monotonic()
-                await connection.send(data, text=True)
+                connection.transport.write(b"".join(_text_frame(data) for data, _ in messages))
+                await connection.drain()
                 client.sending_since = None
-                sent.inc()
-                sent_bytes.inc(len(data))
-                if ts_ns:
-                    lag.observe(max(time.time_ns() - ts_ns, 0) / 1e9)
+                _count_sent(metrics, messages)
             if client.close_code is not None:
                 await connection.close(client.close_code, client.close_reason[:120])
                 return
-    except ConnectionClosed:
+    except (ConnectionClosed, OSError):
         return
+
+
+def _take(queue: deque[Message], limit: int) -> list[Message]:
+    """Messages from the front of ``queue``: at least one, and no more once ``limit`` bytes are taken."""
+    taken, size = [], 0
+    while queue and size < limit:
+        message = queue.popleft()
+        taken.append(message)
+        size += len(message[0])
+    return taken
+
+
+def _text_frame(message: bytes) -> bytes:
+    """The message as an unmasked, uncompressed text frame (websockets' own serializer)."""
+    return Frame(Opcode.TEXT, message).serialize(mask=False, extensions=[])
+
+
+def _count_sent(metrics: RelayMetrics, messages: list[Message]) -> None:
+    metrics.messages_sent.inc(len(messages))
+    metrics.bytes_sent.inc(sum(len(data) for data, _ in messages))
+    now = time.time_ns()
+    for _, ts_ns in messages:
+        if ts_ns:
+            metrics.delivery_lag.observe(max(now - ts_ns, 0) / 1e9)

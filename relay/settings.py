@@ -16,6 +16,12 @@ class RelaySettings(Settings):
     relay_port: int = Field(
         default=8090, ge=0, le=65535, description="port of /ws, /healthz, /readyz, /metrics"
     )
+    relay_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="relay processes sharing the port (SO_REUSEPORT), each a full relay reading Kafka",
+    )
     relay_keys_file: Path | None = Field(
         default=None, description="the API keys (YAML), for the private channel"
     )

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -42,6 +42,7 @@ librdkafka_log = logging.getLogger("librdkafka")
 
 DEFAULT_TIMEOUT_S = 30.0
 RETRY_PAUSE_S = 0.1
+T = TypeVar("T")
 Headers = Sequence[tuple[str, bytes]]
 # (topic, value, key, partition, headers); the headers a list of (name, value) pairs.
 OutgoingRecord = tuple[str, bytes | None, bytes | None, int, list[Any]]
@@ -113,6 +114,32 @@ _COORDINATOR_BUSY_CODES = frozenset(
 
 def _coordinator_busy(error: KafkaError) -> bool:
     return error.retriable() or error.code() in _COORDINATOR_BUSY_CODES
+
+
+# Answers about a partition whose leader is being elected or moving (a topic just created): they pass.
+_LEADER_MOVING_CODES = frozenset(
+    {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+)
+
+
+def _leader_moving(error: KafkaError) -> bool:
+    return error.retriable() or error.code() in _LEADER_MOVING_CODES
+
+
+def _retrying(
+    call: Callable[[float], T], passes: Callable[[KafkaError], bool], timeout: float, what: str
+) -> T:
+    """``call(time left)`` again while it fails with an error that ``passes``, until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call(max(deadline - time.monotonic(), 1.0))
+        except KafkaException as exc:
+            error = error_of(exc)
+            if not passes(error) or time.monotonic() > deadline:
+                raise
+            log.info("retrying", extra={"operation": what, "reason": error.str()})
+            time.sleep(RETRY_PAUSE_S)
 
 
 def error_of(exc: KafkaException) -> KafkaError:
@@ -330,8 +357,14 @@ class CommittedConsumer:
         return int(found.offset) if found.offset >= 0 else None
 
     def watermarks(self, topic: str, partition: int, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, int]:
-        """The partition's first and next offsets as the broker tells them now (one request)."""
-        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+        """The partition's first and next offsets as the broker tells them now (its leader's answer:
+        asked again while the partition has none yet)."""
+        low, high = _retrying(
+            lambda left: self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=left),
+            _leader_moving,
+            timeout,
+            "watermarks",
+        )
         return int(low), int(high)
 
     def position(self) -> list[TopicPartition]:
@@ -363,19 +396,13 @@ class CommittedConsumer:
         A group coordinator that is moving or still loading answers with an error that passes;
         those are retried until ``timeout``.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                left = max(deadline - time.monotonic(), 1.0)
-                found = self._consumer.committed(list(partitions), timeout=left)
-            except KafkaException as exc:
-                error = error_of(exc)
-                if not _coordinator_busy(error) or time.monotonic() > deadline:
-                    raise
-                log.info("retrying committed offsets", extra={"reason": error.str()})
-                time.sleep(RETRY_PAUSE_S)
-                continue
-            return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in found}
+        found = _retrying(
+            lambda left: self._consumer.committed(list(partitions), timeout=left),
+            _coordinator_busy,
+            timeout,
+            "committed offsets",
+        )
+        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in found}
 
     def commit(self, offsets: Sequence[TopicPartition] | None = None) -> None:
         """Commit ``offsets`` (default: the current position) synchronously, outside any transaction."""

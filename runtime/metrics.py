@@ -6,12 +6,17 @@ per value and overwhelm Prometheus, so they are refused here, where metrics are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Literal
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 PREFIX = "exchange_"
+# prometheus_client's multiprocess mode: set before it is imported, every value lives in a file there.
+SHARED_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 UNBOUNDED_LABELS = frozenset(
     {"account", "order_id", "client_order_id", "request_id", "trade_id", "price", "user", "offset"}
 )
@@ -39,10 +44,17 @@ def counter(
     return Counter(name, doc, names, registry=registry)
 
 
-def gauge(name: str, doc: str, labels: Sequence[str] = (), registry: CollectorRegistry = REGISTRY) -> Gauge:
-    """A gauge (a value that goes up and down)."""
+def gauge(
+    name: str,
+    doc: str,
+    labels: Sequence[str] = (),
+    registry: CollectorRegistry = REGISTRY,
+    across_processes: Literal["all", "livesum", "livemax"] = "all",
+) -> Gauge:
+    """A gauge (a value that goes up and down); ``across_processes``: how the values of a pod's worker
+    processes add up when they share their metrics (:func:`exposed`): each apart, summed or the largest."""
     name, names = _checked(name, labels)
-    return Gauge(name, doc, names, registry=registry)
+    return Gauge(name, doc, names, registry=registry, multiprocess_mode=across_processes)
 
 
 def histogram(
@@ -55,6 +67,16 @@ def histogram(
     """A histogram; durations are in seconds and named ``..._seconds``."""
     name, names = _checked(name, labels)
     return Histogram(name, doc, names, buckets=tuple(buckets), registry=registry)
+
+
+def exposed(registry: CollectorRegistry) -> CollectorRegistry:
+    """What a process's /metrics shows: its ``registry``, or, when the worker processes of one pod share
+    their metrics (``PROMETHEUS_MULTIPROC_DIR``, set by their supervisor), what all of them wrote."""
+    if SHARED_METRICS_DIR not in os.environ:
+        return registry
+    shared = CollectorRegistry()
+    MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
+    return shared
 
 
 def exposition(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:

@@ -93,6 +93,7 @@ def relay_run(kafka_bootstrap: str, kafka_admin: AdminClient, bench_dir: Path) -
         "relay",
         *("--clients", str(RELAY_CLIENTS), "--seconds", "2", "--rate", "40"),
         *("--flow", str(flow), "--preload", "200", "--client-processes", "2"),
+        *("--warmup", "1", "--relay-workers", "2"),
     ]
     return run_bench(argv, kafka_bootstrap, kafka_admin)
 
@@ -202,6 +203,13 @@ def test_relay_bench_clients_receive_the_book_deltas_of_the_flowing_orders(relay
     assert result["msgs_per_s"] >= result["updates_per_s"] * RELAY_CLIENTS
     assert result["deltas_unmatched"] == 0  # every delta a client got names a command read from `book`
     assert (result["dropped"], result["resyncs"]) == (0, 0)
+
+
+def test_relay_bench_runs_the_relay_with_workers_and_counts_their_cpu(relay_run: BenchRun) -> None:
+    result = relay_run.result
+
+    assert (result["relay_workers"], result["warmup"]) == (2, 1)
+    assert result["relay_cpu_percent"] > 0  # the supervisor itself only waits: the workers' CPU counted
 
 
 def test_relay_bench_latency_percentiles_are_ordered_for_relay_and_baseline(relay_run: BenchRun) -> None:

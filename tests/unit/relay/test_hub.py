@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from relay.access import Access
-from relay.hub import Client, Hub
+from relay.hub import Client, Hub, Run
 from relay.market import Market
 from relay.metrics import RelayMetrics
 from relay.protocol import CloseCode
@@ -173,9 +173,9 @@ def test_a_stalled_writer_is_found(hub: Hub, clock: Clock) -> None:
     assert hub.stalled(3.0) == [client]
 
 
-def _writing(hub: Hub) -> list[list[tuple[Client, list[bytes]]]]:
-    """Let the hub write held messages, as the server does; what each flush wrote."""
-    flushes: list[list[tuple[Client, list[bytes]]]] = []
+def _writing(hub: Hub) -> list[list[Run]]:
+    """Let the hub write runs of messages, as the server does; what each flush wrote."""
+    flushes: list[list[Run]] = []
     hub.write_now = flushes.append
     return flushes
 
@@ -191,7 +191,7 @@ def test_a_client_with_nothing_queued_gets_a_whole_batch_in_one_write_in_order(h
     held_before_flush = list(client.queue)
     hub.flush()
 
-    [[(written_to, batch)]] = flushes
+    [[([written_to], batch)]] = flushes
     assert written_to is client and held_before_flush == []
     assert [json.loads(data)["seq"] for data in batch] == [1, 2]
 
@@ -221,3 +221,38 @@ def test_a_client_closed_during_a_batch_gets_nothing_written(hub: Hub) -> None:
     hub.flush()
 
     assert flushes == []
+
+
+def test_clients_that_get_the_same_messages_share_one_run_and_each_gets_its_own_in_order(hub: Hub) -> None:
+    flushes = _writing(hub)
+    book_only, book_and_trades, other_book = _client(hub), _client(hub), _client(hub)
+    for client in (book_only, book_and_trades, other_book):
+        _subscribe(hub, client, "book")
+        client.writable = lambda: True
+    _subscribe(hub, book_and_trades, "trades")
+
+    hub.on_applied(hub.market.apply(update(level(1, "SELL", 6_500_000, 100))))
+    hub.on_applied(hub.market.apply(update(trade(2, 6_500_000, 100), level(3, "SELL", 6_500_000, 0))))
+    hub.flush()
+
+    [runs] = flushes
+    by_client = {id(c): [json.loads(data) for data in run] for clients, run in runs for c in clients}
+    assert len(runs) == 2 and sorted(len(clients) for clients, _ in runs) == [1, 2]
+    assert [(m["type"], m["seq"]) for m in by_client[id(book_only)]] == [("book", 1), ("book", 3)]
+    assert by_client[id(other_book)] == by_client[id(book_only)]
+    assert [m["type"] for m in by_client[id(book_and_trades)]] == ["book", "book", "trade"]  # as fanned out
+
+
+def test_a_client_whose_queue_overflows_at_a_flush_is_resynced_to_the_book_after_the_batch(hub: Hub) -> None:
+    _writing(hub)
+    slow = _client(hub, max_queue=2)
+    _subscribe(hub, slow, "book")
+    slow.writable = lambda: False
+
+    for seq in range(1, 5):
+        hub.on_applied(hub.market.apply(update(level(seq, "BUY", 100 + seq, 1))))
+    hub.flush()
+
+    messages = _drain(slow)
+    assert [m["type"] for m in messages] == ["resync", "book_snapshot"]
+    assert messages[1]["seq"] == 4  # nothing older follows the snapshot

@@ -174,3 +174,26 @@ def test_the_market_makes_a_symbol_on_its_first_record_and_lists_gaps() -> None:
 
     assert market.of("NEW-1").book.seq == 1
     assert market.gaps() == ["OLD-1"]
+
+
+def test_once_caught_up_a_booted_book_follows_its_deltas_and_ignores_a_newer_snapshot() -> None:
+    market = Market()
+    market.take_snapshot(snapshot(10, [(100, 5)], []))
+    market.follow()
+
+    ignored = market.take_snapshot(snapshot(12, [(99, 1)], []))  # read before the deltas it covers
+    applied = market.apply(update(level(11, "BUY", 98, 2), level(12, "BUY", 100, 0)))
+
+    assert ignored is None
+    assert (applied.prev_seq, applied.seq) == (10, 12)
+    assert market.of("BTC-USD").book.bids.top(5) == [(98, 2)]
+
+
+def test_once_caught_up_a_gapped_book_still_takes_a_snapshot() -> None:
+    market = Market()
+    market.follow()
+    market.apply(update(level(5, "BUY", 100, 1)))  # a new symbol whose first deltas are gone
+
+    taken = market.take_snapshot(snapshot(8, [(95, 4)], []))
+
+    assert taken is not None and taken.reset
