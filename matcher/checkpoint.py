@@ -180,13 +180,17 @@ class Checkpoint:
     def commit_alone(self, records: Iterable[Record], end: int) -> None:
         """One transaction of ``records`` and the consumed offset ``end``, outside the batch cycle.
 
-        For the partition's genesis: neither counted, timed nor open to injected aborts.
+        For the partition's genesis and a state snapshot the partition went quiet before any batch
+        carried: neither counted, timed nor open to injected aborts; bounded as any commit is.
         """
         assert self._committing is None, "a transaction begins only once the previous one is settled"
+        self._commit_began = time.monotonic()
         self._producer.begin()
         self._produce(records)
-        self._producer.send_offsets(self._consumer, self._offsets(end))
-        self._producer.commit()
+        if self._hung_after_s is None:
+            self._commit(end, TransactionTimes())
+        else:
+            self._outcome(self._commit_in_background(end, TransactionTimes()))
 
     def gap_left_s(self) -> float:
         """How long until the coordinator has likely finished the last transaction and a new one may begin.

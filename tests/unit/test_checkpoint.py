@@ -300,3 +300,14 @@ def test_a_bounded_commit_waited_for_in_place_raises_its_error_at_once(client: F
     assert client.calls[-1] == ("abort",)
     cycle.commit(batch(10, b"r1"))
     assert cycle.settle() is not None
+
+
+def test_a_transaction_committed_alone_is_bounded_too(client: FakeClient) -> None:
+    client.hang["send_offsets"] = never_answered = threading.Event()
+    cycle = checkpoint(hung_after_s=0.2)
+
+    with pytest.raises(CommitHung):
+        cycle.commit_alone(snapshot_due(40), 40)
+
+    assert not cycle.committing
+    never_answered.set()
